@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class DefenderConfig(AppConfig):
+    name = "drf_defender"
+    verbose_name = _("drf-defender")
+    # Set explicitly so that DEFAULT_AUTO_FIELD of a project never makes the shipped
+    # migrations look out of date.
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401 - registers the system checks

@@ -1,0 +1,459 @@
+"""Redis backend on redis-py: atomic per-subject scripts, one round trip per call.
+
+Every script touches the keys of one subject only, and those keys share a Cluster hash
+tag, so no script spans two slots. Calls that concern several subjects send their
+scripts in one pipeline. The index of blocked subjects lives in its own key: on a
+single server it is updated inside the blocking script; on a Cluster it is updated by a
+separate command after the block.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from importlib import resources
+from typing import Any
+from urllib.parse import quote
+
+import redis
+from django.core.exceptions import ImproperlyConfigured
+
+from ..conf import defender_settings
+from ..exceptions import BackendUnavailable
+from ..keys import (
+    LIST_NAMES,
+    Subject,
+    index_key,
+    lists_key,
+    lists_version_key,
+    subject_key,
+)
+from .base import (
+    Backend,
+    FailureOutcome,
+    Reservation,
+    ReserveStatus,
+    SubjectSpec,
+    SubjectState,
+)
+
+logger = logging.getLogger(__name__)
+
+SCRIPT_NAMES = ("reserve", "failure", "release", "forgive", "block")
+
+
+def _load_script(name: str) -> str:
+    return resources.files("drf_defender").joinpath(f"lua/{name}.lua").read_text("utf-8")
+
+
+def _ms(seconds: float) -> int:
+    return round(seconds * 1000)
+
+
+def _seconds(milliseconds: Any) -> float:
+    return int(milliseconds) / 1000.0
+
+
+def quote_password(url: str) -> str:
+    """Percent-encode the password of a Redis URL written with a plain-text password.
+
+    Used when ``DEFENDER_REDIS_PASSWORD_QUOTE`` is on, so that ``#``, ``@`` or ``/`` in a
+    password do not break URL parsing. The last ``@`` ends the credentials.
+    """
+    scheme, separator, rest = url.partition("://")
+    if not separator or "@" not in rest:
+        return url
+    credentials, _, location = rest.rpartition("@")
+    username, has_password, password = credentials.partition(":")
+    if not has_password:
+        return url
+    return f"{scheme}://{username}:{quote(password, safe='')}@{location}"
+
+
+def client_from_settings() -> Any:
+    """Build the redis-py client that the settings ask for.
+
+    ``DEFENDER_REDIS_NAME`` reuses the client of a ``CACHES`` entry (Django's RedisCache
+    or django-redis); otherwise ``DEFENDER_REDIS_URL`` is opened with redis-py's
+    ``from_url``, which understands ``redis://``, ``rediss://`` and ``unix://`` URLs.
+    """
+    alias = defender_settings.REDIS_NAME
+    if alias:
+        return _client_from_cache(alias)
+    url = defender_settings.REDIS_URL
+    if not url:
+        raise ImproperlyConfigured(
+            "DEFENDER_REDIS_URL is empty. Set it to a Redis URL such as "
+            "'redis://localhost:6379/0', or set DEFENDER_REDIS_NAME to a CACHES alias."
+        )
+    if defender_settings.REDIS_PASSWORD_QUOTE:
+        url = quote_password(url)
+    options: dict[str, Any] = {
+        "socket_timeout": defender_settings.REDIS_SOCKET_TIMEOUT,
+        "socket_connect_timeout": defender_settings.REDIS_CONNECT_TIMEOUT,
+        "health_check_interval": 30,
+    }
+    options.update(defender_settings.REDIS_OPTIONS)
+    try:
+        return redis.Redis.from_url(url, **options)
+    except ValueError as error:
+        raise ImproperlyConfigured(f"DEFENDER_REDIS_URL {url!r} is invalid: {error}") from error
+
+
+def _client_from_cache(alias: str) -> Any:
+    from django.conf import settings
+    from django.core.cache import caches
+
+    if alias not in settings.CACHES:
+        raise ImproperlyConfigured(
+            f"DEFENDER_REDIS_NAME is {alias!r}, but CACHES has no such alias. "
+            f"Known aliases: {', '.join(sorted(settings.CACHES)) or 'none'}."
+        )
+    cache = caches[alias]
+    django_client = getattr(cache, "_cache", None)
+    if django_client is not None and hasattr(django_client, "get_client"):
+        return django_client.get_client(write=True)
+    django_redis_client = getattr(cache, "client", None)
+    if django_redis_client is not None and hasattr(django_redis_client, "get_client"):
+        return django_redis_client.get_client(write=True)
+    raise ImproperlyConfigured(
+        f"CACHES[{alias!r}] uses {type(cache).__module__}.{type(cache).__name__}, which is "
+        "not a Redis cache. DEFENDER_REDIS_NAME needs "
+        "django.core.cache.backends.redis.RedisCache or django-redis."
+    )
+
+
+class RedisBackend(Backend):
+    """Counters and blocks in Redis, atomic across processes and servers."""
+
+    atomic_across_processes = True
+    #: Whether the client talks to a Redis Cluster, where the index is updated apart.
+    cluster = False
+
+    def __init__(self, prefix: str, client: Any = None) -> None:
+        super().__init__(prefix)
+        self.client = client if client is not None else client_from_settings()
+        self._sources = {name: _load_script(name) for name in SCRIPT_NAMES}
+        self._shas = {name: _sha1(source) for name, source in self._sources.items()}
+
+    # --- plumbing ----------------------------------------------------------------------
+
+    @contextmanager
+    def _driver_errors(self, operation: str) -> Iterator[None]:
+        try:
+            yield
+        except redis.RedisError as error:
+            raise BackendUnavailable(f"Redis {operation} failed: {error}") from error
+
+    def _load_scripts(self) -> None:
+        for source in self._sources.values():
+            self.client.script_load(source)
+
+    def _run_pipeline(self, fill: Callable[[Any], None]) -> list[Any]:
+        """Send the commands that ``fill`` queues in one round trip.
+
+        Scripts run by SHA1; if the server lost its script cache (restart, SCRIPT FLUSH),
+        they are loaded and the pipeline is sent once more. A lost cache affects every
+        script at once, so no script of the first attempt has run.
+        """
+        for attempt in (1, 2):
+            pipe = self.client.pipeline(transaction=False)
+            fill(pipe)
+            try:
+                return list(pipe.execute())
+            except redis.exceptions.NoScriptError:
+                if attempt == 2:
+                    raise
+                self._load_scripts()
+        raise AssertionError("unreachable")
+
+    def _evalsha(self, pipe: Any, name: str, keys: Sequence[str], args: Sequence[Any]) -> None:
+        pipe.execute_command("EVALSHA", self._shas[name], len(keys), *keys, *args)
+
+    def _key(self, role: str, subject: Subject) -> str:
+        return subject_key(self.prefix, role, subject)
+
+    def _index(self, subject: Subject) -> str:
+        return index_key(self.prefix, subject.scope, subject.kind)
+
+    # --- the login path --------------------------------------------------------------
+
+    def reserve(
+        self, specs: Sequence[SubjectSpec], now: float
+    ) -> tuple[list[Reservation], str | None]:
+        now_ms = _ms(now)
+
+        def fill(pipe: Any) -> None:
+            for spec in specs:
+                keys = [self._key("failed", spec.subject), self._key("blocked", spec.subject)]
+                if spec.companion is not None:
+                    keys.append(self._key("failed", spec.companion))
+                args = (now_ms, spec.limit, _ms(spec.attempt_window))
+                self._evalsha(pipe, "reserve", keys, args)
+            pipe.get(lists_version_key(self.prefix))
+
+        with self._driver_errors("reserve"):
+            replies = self._run_pipeline(fill)
+        version = replies[-1]
+        reservations = []
+        for spec, (status, ends, lockouts, count) in zip(specs, replies[:-1], strict=True):
+            reservations.append(
+                Reservation(
+                    spec=spec,
+                    status=ReserveStatus(int(status)),
+                    count=int(count),
+                    blocked_until=_seconds(ends) if int(status) == ReserveStatus.BLOCKED else None,
+                    lockout_count=int(lockouts),
+                )
+            )
+        return reservations, version.decode() if isinstance(version, bytes) else version
+
+    def release(self, specs: Sequence[SubjectSpec], now: float) -> None:
+        if not specs:
+            return
+
+        def fill(pipe: Any) -> None:
+            for spec in specs:
+                self._evalsha(pipe, "release", (self._key("failed", spec.subject),), ())
+                if spec.companion is not None:
+                    self._evalsha(pipe, "release", (self._key("failed", spec.companion),), ())
+
+        with self._driver_errors("release"):
+            self._run_pipeline(fill)
+
+    def record_failure(
+        self, reservations: Sequence[Reservation], now: float
+    ) -> list[FailureOutcome]:
+        now_ms = _ms(now)
+        # Slots within the limit were counted when reserved: nothing to send for them.
+        pending = [r for r in reservations if r.count > r.spec.limit]
+        outcomes = {
+            id(r): FailureOutcome(spec=r.spec, blocked_now=False)
+            for r in reservations
+            if r.count <= r.spec.limit
+        }
+        if pending:
+
+            def fill(pipe: Any) -> None:
+                for reservation in pending:
+                    subject = reservation.spec.subject
+                    keys = [
+                        self._key("failed", subject),
+                        self._key("blocked", subject),
+                        self._key("lockouts", subject),
+                    ]
+                    if not self.cluster:
+                        keys.append(self._index(subject))
+                    args = [
+                        now_ms,
+                        reservation.count,
+                        reservation.spec.limit,
+                        _ms(reservation.spec.lockout_memory),
+                        subject.identity,
+                        subject.label,
+                        *(_ms(d) for d in reservation.spec.lockout_durations),
+                    ]
+                    self._evalsha(pipe, "failure", keys, args)
+
+            with self._driver_errors("record_failure"):
+                replies = self._run_pipeline(fill)
+            for reservation, (status, ends, lockouts) in zip(pending, replies, strict=True):
+                blocked = int(status) in (1, 2)
+                outcomes[id(reservation)] = FailureOutcome(
+                    spec=reservation.spec,
+                    blocked_now=int(status) == 1,
+                    blocked_until=_seconds(ends) if blocked else None,
+                    lockout_count=int(lockouts),
+                )
+            if self.cluster:
+                self._index_blocks([o for o in (outcomes[id(r)] for r in pending) if o.blocked_now])
+        return [outcomes[id(r)] for r in reservations]
+
+    def _index_blocks(self, outcomes: Sequence[FailureOutcome]) -> None:
+        if not outcomes:
+            return
+        with self._driver_errors("index update"):
+            pipe = self.client.pipeline(transaction=False)
+            for outcome in outcomes:
+                score = _ms(outcome.blocked_until or 0) or "+inf"
+                subject = outcome.spec.subject
+                pipe.zadd(self._index(subject), {subject.identity: score})
+            pipe.execute()
+
+    def record_success(
+        self, clear: Sequence[SubjectSpec], release: Sequence[SubjectSpec], now: float
+    ) -> None:
+        if not clear and not release:
+            return
+
+        def fill(pipe: Any) -> None:
+            for spec in clear:
+                pipe.delete(self._key("failed", spec.subject))
+            for spec in release:
+                failed = self._key("failed", spec.subject)
+                if spec.companion is None:
+                    self._evalsha(pipe, "release", (failed,), ())
+                else:
+                    companion = self._key("failed", spec.companion)
+                    self._evalsha(pipe, "forgive", (failed, companion), (now_ms,))
+
+        now_ms = _ms(now)
+        with self._driver_errors("record_success"):
+            self._run_pipeline(fill)
+
+    # --- administration --------------------------------------------------------------
+
+    def get_states(self, specs: Sequence[SubjectSpec], now: float) -> list[SubjectState]:
+        subjects = [spec.subject for spec in specs]
+        return self._states(subjects, now)
+
+    def _states(self, subjects: Sequence[Subject], now: float) -> list[SubjectState]:
+        if not subjects:
+            return []
+        now_ms = _ms(now)
+        with self._driver_errors("state lookup"):
+            pipe = self.client.pipeline(transaction=False)
+            for subject in subjects:
+                pipe.hmget(self._key("failed", subject), "c", "e")
+                pipe.hgetall(self._key("blocked", subject))
+                pipe.hmget(self._key("lockouts", subject), "c", "e")
+            replies = pipe.execute()
+        states = []
+        for position, subject in enumerate(subjects):
+            failed, block, history = replies[3 * position : 3 * position + 3]
+            states.append(_state(subject, failed, block, history, now_ms))
+        return states
+
+    def block(
+        self, spec: SubjectSpec, duration: int, now: float, *, manual: bool = True
+    ) -> SubjectState:
+        subject = spec.subject
+        keys = [self._key("blocked", subject), self._key("lockouts", subject)]
+        if not self.cluster:
+            keys.append(self._index(subject))
+        args = (_ms(now), _ms(duration), subject.identity, subject.label)
+
+        def fill(pipe: Any) -> None:
+            self._evalsha(pipe, "block", keys, args)
+
+        with self._driver_errors("block"):
+            (lockouts,) = self._run_pipeline(fill)
+            if self.cluster:
+                score = _ms(now + duration) if duration else "+inf"
+                self.client.zadd(self._index(subject), {subject.identity: score})
+        return SubjectState(
+            subject=subject,
+            blocked=True,
+            blocked_since=now,
+            blocked_until=now + duration if duration else 0,
+            lockout_count=int(lockouts),
+            manual=manual,
+        )
+
+    def unblock(self, subject: Subject) -> bool:
+        with self._driver_errors("unblock"):
+            pipe = self.client.pipeline(transaction=False)
+            pipe.delete(self._key("blocked", subject))
+            pipe.delete(self._key("failed", subject), self._key("lockouts", subject))
+            pipe.zrem(self._index(subject), subject.identity)
+            deleted_block, _deleted_other, _removed = pipe.execute()
+        return bool(deleted_block)
+
+    def list_blocked(
+        self, scope: str, kind: str, now: float, offset: int = 0, limit: int = 100
+    ) -> tuple[int, list[SubjectState]]:
+        key = index_key(self.prefix, scope, kind)
+        now_ms = _ms(now)
+        with self._driver_errors("list_blocked"):
+            pipe = self.client.pipeline(transaction=False)
+            # Blocks whose end has passed leave the index here, so it stays bounded.
+            pipe.zremrangebyscore(key, "-inf", now_ms)
+            pipe.zcard(key)
+            pipe.zrangebyscore(key, f"({now_ms}", "+inf", start=offset, num=limit)
+            _removed, total, members = pipe.execute()
+        subjects = [Subject(kind=kind, identity=_text(member), scope=scope) for member in members]
+        states = self._states(subjects, now)
+        return int(total), [state for state in states if state.blocked]
+
+    # --- run-time allow and deny lists -----------------------------------------------
+
+    def get_lists(self) -> tuple[str | None, dict[str, set[str]]]:
+        with self._driver_errors("list read"):
+            pipe = self.client.pipeline(transaction=False)
+            pipe.get(lists_version_key(self.prefix))
+            for name in LIST_NAMES:
+                pipe.smembers(lists_key(self.prefix, name))
+            version, *members = pipe.execute()
+        lists = {
+            name: {_text(v) for v in values}
+            for name, values in zip(LIST_NAMES, members, strict=True)
+        }
+        return (_text(version) if version is not None else None), lists
+
+    def add_list_entry(self, list_name: str, value: str) -> bool:
+        return self._change_list("SADD", list_name, value)
+
+    def remove_list_entry(self, list_name: str, value: str) -> bool:
+        return self._change_list("SREM", list_name, value)
+
+    def _change_list(self, command: str, list_name: str, value: str) -> bool:
+        with self._driver_errors("list update"):
+            changed = self.client.execute_command(command, lists_key(self.prefix, list_name), value)
+            if changed:
+                self.client.incr(lists_version_key(self.prefix))
+        return bool(changed)
+
+    # --- health ----------------------------------------------------------------------
+
+    def ping(self) -> None:
+        with self._driver_errors("ping"):
+            self.client.ping()
+
+    def close(self) -> None:
+        close = getattr(self.client, "close", None)
+        if close is not None:
+            close()
+
+
+def _sha1(source: str) -> str:
+    return hashlib.sha1(source.encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else str(value)
+
+
+def _number(value: Any) -> int:
+    return int(float(_text(value))) if value is not None else 0
+
+
+def _state(
+    subject: Subject, failed: Any, block: dict[Any, Any], history: Any, now_ms: int
+) -> SubjectState:
+    failures = 0
+    if failed[0] is not None:
+        expires = _number(failed[1])
+        if expires == 0 or expires > now_ms:
+            failures = _number(failed[0])
+    lockouts = 0
+    if history[0] is not None:
+        expires = _number(history[1])
+        if expires == 0 or expires > now_ms:
+            lockouts = _number(history[0])
+    fields = {_text(k): _text(v) for k, v in block.items()}
+    ends = _number(fields.get("u")) if fields else None
+    blocked = bool(fields) and (ends == 0 or (ends is not None and ends > now_ms))
+    if not blocked:
+        return SubjectState(subject=subject, failures=failures, lockout_count=lockouts)
+    display = fields.get("d") or subject.display
+    return SubjectState(
+        subject=Subject(subject.kind, subject.identity, subject.scope, display),
+        failures=failures,
+        blocked=True,
+        blocked_since=_number(fields.get("s")) / 1000.0,
+        blocked_until=(ends or 0) / 1000.0,
+        lockout_count=max(lockouts, _number(fields.get("n"))),
+        manual=fields.get("m") == "1",
+    )

@@ -1,0 +1,796 @@
+"""The lockout service: the one place where policy meets storage.
+
+Every integration follows the same three steps::
+
+    attempt = get_service().begin(request, username=username)   # may raise LockedOut
+    ... check the credentials ...
+    attempt.succeeded()  # or attempt.failed(), which raises LockedOut on a new block
+
+``begin`` reserves a credential check for each counted subject in one backend round
+trip, so that however many requests race, at most LIMIT + 1 of them reach the password
+hasher for one subject. ``succeeded`` and ``failed`` cost one more round trip.
+
+Reset rule on success: the counters of the username and of the IP-and-username pair are
+deleted, and the IP counter loses only the failures of that same username from that IP
+(each IP reservation also counts its pair for this purpose). A user's own typos are
+forgiven, but a client that owns one valid account cannot refill its budget for
+guessing other accounts by logging in between guesses. A success never lifts an
+active block.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from ipaddress import IPv4Network, IPv6Network
+from typing import Any
+
+from django.http import HttpRequest
+
+from . import identity, signals
+from .backends import get_backend
+from .backends.base import (
+    Backend,
+    FailureOutcome,
+    Reservation,
+    ReserveStatus,
+    SubjectSpec,
+    SubjectState,
+)
+from .conf import defender_settings, on_reload
+from .exceptions import BackendUnavailable, BackendUnavailableResponse, LockedOut
+from .keys import (
+    KIND_IP,
+    KIND_PAIR,
+    KIND_USERNAME,
+    PAIR_SEPARATOR,
+    SCOPE_LOGIN,
+    ScopePolicy,
+    Subject,
+    get_policy,
+)
+
+logger = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+_clock: Clock = time.time
+
+
+def now() -> float:
+    """Return the service's current time in epoch seconds."""
+    return _clock()
+
+
+def set_clock(clock: Clock | None) -> None:
+    """Replace the service's clock (``None`` restores ``time.time``); meant for tests."""
+    global _clock
+    _clock = clock or time.time
+
+
+# --------------------------------------------------------------------------------------
+# Outage reporting
+
+
+class OutageReporter:
+    """Log one error per outage window and one message when the backend recovers."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._down_since: float | None = None
+        self._last_log = 0.0
+        self._suppressed = 0
+
+    @property
+    def is_down(self) -> bool:
+        return self._down_since is not None
+
+    def failure(self, error: BackendUnavailable, operation: str) -> None:
+        current = time.monotonic()
+        with self._lock:
+            first = self._down_since is None
+            if first:
+                self._down_since = current
+            interval = float(defender_settings.BACKEND_ERROR_LOG_INTERVAL)
+            if not first and current - self._last_log < interval:
+                self._suppressed += 1
+                return
+            suppressed, self._suppressed = self._suppressed, 0
+            self._last_log = current
+        logger.error(
+            "drf-defender backend unavailable during %s (policy: fail %s, %d similar "
+            "errors not logged): %s",
+            operation,
+            defender_settings.BACKEND_FAILURE_POLICY,
+            suppressed,
+            error,
+        )
+
+    def success(self) -> None:
+        if self._down_since is None:
+            return
+        with self._lock:
+            if self._down_since is None:
+                return
+            duration = time.monotonic() - self._down_since
+            suppressed = self._suppressed
+            self._down_since = None
+            self._suppressed = 0
+        logger.warning(
+            "drf-defender backend recovered after %.1f s (%d errors not logged)",
+            duration,
+            suppressed,
+        )
+
+
+# --------------------------------------------------------------------------------------
+# Allow and deny lists
+
+
+@dataclass
+class _Lists:
+    """Allow and deny lists from settings merged with the run-time lists of the backend."""
+
+    version: str | None = None
+    loaded_at: float = -math.inf
+    username_allow: frozenset[str] = frozenset()
+    username_deny: frozenset[str] = frozenset()
+    ip_allow: list[IPv4Network | IPv6Network] = field(default_factory=list)
+    ip_deny: list[IPv4Network | IPv6Network] = field(default_factory=list)
+    shared: list[IPv4Network | IPv6Network] = field(default_factory=list)
+
+    def allows(self, ip: str | None, username: str | None) -> bool:
+        if username is not None and username in self.username_allow:
+            return True
+        return identity.ip_in_networks(ip, self.ip_allow)
+
+    def denies(self, ip: str | None, username: str | None) -> bool:
+        if username is not None and username in self.username_deny:
+            return True
+        return identity.ip_in_networks(ip, self.ip_deny)
+
+
+def _usernames(values: Iterable[str]) -> frozenset[str]:
+    names = (identity.username_identity(value) for value in values)
+    return frozenset(name for name in names if name)
+
+
+def _networks(values: Iterable[str]) -> list[IPv4Network | IPv6Network]:
+    networks: list[IPv4Network | IPv6Network] = []
+    for value in values:
+        try:
+            networks.extend(identity.parse_networks([value]))
+        except ValueError:
+            logger.warning("drf-defender ignores the invalid list entry %r", value)
+    return networks
+
+
+# --------------------------------------------------------------------------------------
+# Attempts
+
+
+@dataclass
+class Attempt:
+    """One credential check in progress, as returned by :meth:`LockoutService.begin`.
+
+    Call exactly one of :meth:`succeeded`, :meth:`failed` or :meth:`abandon`.
+    """
+
+    service: LockoutService
+    scope: str
+    ip: str | None
+    username: str | None
+    username_key: str | None
+    integration: str
+    request: HttpRequest | None = None
+    reservations: list[Reservation] = field(default_factory=list)
+    #: False when nothing is counted: allow-listed, no identity, or backend down.
+    tracked: bool = True
+    degraded: bool = False
+    resolved: bool = False
+
+    def succeeded(self) -> None:
+        """Record a successful credential check."""
+        if self._resolve():
+            self.service._record_success(self)
+
+    def failed(self) -> None:
+        """Record a failed credential check.
+
+        Raises :class:`LockedOut` if this failure is over a limit, so the caller answers
+        with the lockout response instead of its bad-credentials error.
+        """
+        if self._resolve():
+            self.service._record_failure(self)
+
+    def abandon(self) -> None:
+        """Give back the reservations of a check that did not happen (invalid input)."""
+        if self._resolve() and self.reservations:
+            self.service._release(self.reservations)
+
+    def _resolve(self) -> bool:
+        if self.resolved:
+            return False
+        self.resolved = True
+        return True
+
+
+@dataclass(frozen=True)
+class IdentityStatus:
+    """The state of every subject that an identity is counted under."""
+
+    scope: str
+    states: list[SubjectState]
+    checked_at: float
+
+    @property
+    def blocked(self) -> bool:
+        return any(state.blocked for state in self.states)
+
+    def seconds_left(self) -> int | None:
+        """Return the seconds until every block ends; None when one has no end."""
+        waits = [state.seconds_left(self.checked_at) for state in self.states if state.blocked]
+        if not waits:
+            return 0
+        if any(wait is None for wait in waits):
+            return None
+        return max(wait for wait in waits if wait is not None)
+
+
+# --------------------------------------------------------------------------------------
+# The service
+
+
+class LockoutService:
+    """Count failed credential checks, block subjects past their limit, and report."""
+
+    #: Maximum number of subjects remembered as blocked, to route requests from them.
+    HINT_CAPACITY = 10_000
+
+    def __init__(self, backend: Backend | None = None) -> None:
+        self._backend = backend
+        self.outages = OutageReporter()
+        self._lists = _Lists()
+        self._lists_lock = threading.Lock()
+        # Subjects this process saw blocked, with the end of the block (inf: no end).
+        # They only order the backend calls, so that a request for a blocked subject
+        # costs one round trip; every decision still comes from the backend.
+        self._blocked_hints: dict[Subject, float] = {}
+
+    @property
+    def backend(self) -> Backend:
+        return self._backend if self._backend is not None else get_backend()
+
+    # --- building subjects -------------------------------------------------------------
+
+    def subjects(
+        self, policy: ScopePolicy, ip: str | None, username_key: str | None, shared: bool
+    ) -> list[Subject]:
+        """Return the subjects one attempt is counted under."""
+        ip_identity = identity.ip_subject(ip) if ip else None
+        scope = policy.scope
+        result: list[Subject] = []
+        for kind in policy.kinds:
+            if kind == KIND_IP and ip_identity and not shared:
+                result.append(Subject(KIND_IP, ip_identity, scope, ip or ip_identity))
+            elif kind == KIND_USERNAME and username_key:
+                result.append(Subject(KIND_USERNAME, username_key, scope, username_key))
+            elif kind == KIND_PAIR and ip_identity and username_key:
+                pair = f"{ip_identity}{PAIR_SEPARATOR}{username_key}"
+                result.append(Subject(KIND_PAIR, pair, scope, f"{ip} {username_key}"))
+            elif kind == KIND_PAIR and username_key:
+                # Without an IP, the pair degrades to the username alone.
+                result.append(Subject(KIND_USERNAME, username_key, scope, username_key))
+            elif kind == KIND_PAIR and ip_identity and not shared:
+                # Without a username, the pair degrades to the IP alone.
+                result.append(Subject(KIND_IP, ip_identity, scope, ip or ip_identity))
+        return result
+
+    # --- the login path ----------------------------------------------------------------
+
+    def begin(
+        self,
+        request: HttpRequest | None = None,
+        *,
+        username: str | None = None,
+        ip: str | None = None,
+        scope: str = SCOPE_LOGIN,
+        integration: str = "custom",
+    ) -> Attempt:
+        """Start a credential check; raise :class:`LockedOut` if it must not happen.
+
+        ``username`` is the value as typed (normalised here); ``ip`` defaults to the
+        client IP of ``request``. Raises :class:`BackendUnavailableResponse` when the
+        backend is down and ``DEFENDER_BACKEND_FAILURE_POLICY`` is "closed".
+        """
+        if ip is None and request is not None:
+            ip = identity.client_ip(request)
+        username_key = identity.username_identity(username)
+        attempt = Attempt(
+            service=self,
+            scope=scope,
+            ip=ip,
+            username=username if isinstance(username, str) else None,
+            username_key=username_key,
+            integration=integration,
+            request=request,
+        )
+        try:
+            self._begin(attempt)
+        except BackendUnavailable as error:
+            self._on_outage(error, "begin")
+            attempt.tracked = False
+            attempt.degraded = True
+            attempt.reservations = []
+        return attempt
+
+    def _begin(self, attempt: Attempt) -> None:
+        lists = self._current_lists()
+        if self._screen(attempt, lists):
+            return
+
+        policy = get_policy(attempt.scope)
+        shared = identity.ip_in_networks(attempt.ip, lists.shared)
+        subjects = self.subjects(policy, attempt.ip, attempt.username_key, shared)
+        if not subjects:
+            attempt.tracked = False
+            _log_untracked(attempt)
+            return
+
+        specs = [self._spec(subject, policy, attempt) for subject in subjects]
+        reservations = self._reserve(specs, policy)
+        self.outages.success()
+        attempt.reservations = reservations
+
+        # The version read with the reservation shows whether another process changed
+        # the run-time lists since this process loaded them.
+        if self._lists_changed:
+            self._lists_changed = False
+            lists = self._reload_lists()
+            if lists.allows(attempt.ip, attempt.username_key) or lists.denies(
+                attempt.ip, attempt.username_key
+            ):
+                self._release(reservations)
+                attempt.reservations = []
+                self._screen(attempt, lists)
+
+    _lists_changed = False
+
+    @staticmethod
+    def _spec(subject: Subject, policy: ScopePolicy, attempt: Attempt) -> SubjectSpec:
+        companion = None
+        if subject.kind == KIND_IP and attempt.username_key:
+            pair = f"{subject.identity}{PAIR_SEPARATOR}{attempt.username_key}"
+            companion = Subject(KIND_PAIR, pair, subject.scope)
+        return SubjectSpec.build(subject, policy, companion)
+
+    def _screen(self, attempt: Attempt, lists: _Lists) -> bool:
+        """Apply the allow and deny lists; return True if the attempt is not counted."""
+        if lists.denies(attempt.ip, attempt.username_key):
+            attempt.tracked = False
+            attempt.resolved = True
+            self._send_attempt(signals.attempt_blocked, attempt, locked_out=True)
+            raise LockedOut(None, status_code=defender_settings.LOCKOUT_STATUS_CODE)
+        if lists.allows(attempt.ip, attempt.username_key):
+            attempt.tracked = False
+            return True
+        return False
+
+    def _reserve(self, specs: list[SubjectSpec], policy: ScopePolicy) -> list[Reservation]:
+        """Reserve a check on every subject, or raise LockedOut with nothing counted."""
+        current = now()
+        hinted = [spec for spec in specs if self._hinted_blocked(spec.subject, current)]
+        reservations: list[Reservation] = []
+        if hinted:
+            # Ask about the subjects last seen blocked first: if one still is, the
+            # request is refused after one round trip and nothing was counted.
+            reservations, version = self.backend.reserve(hinted, current)
+            self._note_version(version)
+            self._refuse_if_locked(reservations, policy)
+            specs = [spec for spec in specs if spec not in hinted]
+        if specs:
+            more, version = self.backend.reserve(specs, current)
+            self._note_version(version)
+            reservations.extend(more)
+            self._refuse_if_locked(reservations, policy)
+        return reservations
+
+    def _refuse_if_locked(self, reservations: list[Reservation], policy: ScopePolicy) -> None:
+        refused = [r for r in reservations if r.status != ReserveStatus.RESERVED]
+        for reservation in reservations:
+            if reservation.status == ReserveStatus.BLOCKED:
+                ends = reservation.blocked_until or 0
+                self._hint(reservation.spec.subject, ends)
+            elif reservation.status == ReserveStatus.RESERVED:
+                self._blocked_hints.pop(reservation.spec.subject, None)
+        if not refused:
+            return
+        self._release(r for r in reservations if r.status == ReserveStatus.RESERVED)
+        raise self._lockout(refused, policy)
+
+    def _lockout(self, refused: list[Reservation], policy: ScopePolicy) -> LockedOut:
+        current = now()
+        waits: list[int | None] = []
+        for reservation in refused:
+            if reservation.status == ReserveStatus.BLOCKED:
+                ends = reservation.blocked_until or 0
+                waits.append(None if ends == 0 else max(1, math.ceil(ends - current)))
+            else:
+                # A check that will decide the block is still under way; the block it
+                # would start is the next one in the escalation.
+                # NOTE: the lockout count is not read here, so the first duration is
+                # reported even when the coming block would escalate.
+                duration = policy.lockout_duration(reservation.lockout_count + 1)
+                waits.append(None if duration == 0 else duration)
+        retry_after = None if any(w is None for w in waits) else max(w for w in waits if w)
+        limit = min(r.spec.limit for r in refused)
+        return LockedOut(
+            retry_after, limit=limit, status_code=defender_settings.LOCKOUT_STATUS_CODE
+        )
+
+    def _record_failure(self, attempt: Attempt) -> None:
+        locked_out: LockedOut | None = None
+        if attempt.tracked and attempt.reservations:
+            try:
+                outcomes = self.backend.record_failure(attempt.reservations, now())
+                self.outages.success()
+            except BackendUnavailable as error:
+                self._on_outage(error, "record_failure", raise_closed=False)
+                outcomes = []
+            locked = [o for o in outcomes if o.blocked_until is not None]
+            for outcome in outcomes:
+                if outcome.blocked_now:
+                    self._announce_block(outcome, attempt)
+            if locked:
+                locked_out = self._failure_lockout(locked)
+        self._send_attempt(signals.attempt_failed, attempt, locked_out=locked_out is not None)
+        if locked_out is not None:
+            raise locked_out
+
+    def _failure_lockout(self, outcomes: list[FailureOutcome]) -> LockedOut:
+        current = now()
+        waits = [
+            None if not o.blocked_until else max(1, math.ceil(o.blocked_until - current))
+            for o in outcomes
+        ]
+        retry_after = None if any(w is None for w in waits) else max(w for w in waits if w)
+        for outcome in outcomes:
+            self._hint(outcome.spec.subject, outcome.blocked_until or 0)
+        limit = min(o.spec.limit for o in outcomes)
+        return LockedOut(
+            retry_after, limit=limit, status_code=defender_settings.LOCKOUT_STATUS_CODE
+        )
+
+    def _record_success(self, attempt: Attempt) -> None:
+        if attempt.tracked and attempt.reservations:
+            clear = [r.spec for r in attempt.reservations if r.spec.subject.kind != KIND_IP]
+            release = [r.spec for r in attempt.reservations if r.spec.subject.kind == KIND_IP]
+            try:
+                self.backend.record_success(clear, release, now())
+                self.outages.success()
+            except BackendUnavailable as error:
+                self._on_outage(error, "record_success", raise_closed=False)
+        self._send_attempt(signals.attempt_succeeded, attempt, locked_out=False)
+
+    def _release(self, reservations: Iterable[Reservation]) -> None:
+        specs = [r.spec for r in reservations if r.status == ReserveStatus.RESERVED]
+        if not specs:
+            return
+        try:
+            self.backend.release(specs, now())
+        except BackendUnavailable as error:
+            self._on_outage(error, "release", raise_closed=False)
+
+    def _on_outage(
+        self, error: BackendUnavailable, operation: str, *, raise_closed: bool = True
+    ) -> None:
+        self.outages.failure(error, operation)
+        if raise_closed and defender_settings.BACKEND_FAILURE_POLICY == "closed":
+            raise BackendUnavailableResponse(
+                status_code=defender_settings.BACKEND_UNAVAILABLE_STATUS_CODE
+            ) from error
+
+    # --- hints -------------------------------------------------------------------------
+
+    def _hint(self, subject: Subject, ends: float) -> None:
+        if len(self._blocked_hints) >= self.HINT_CAPACITY:
+            self._blocked_hints.clear()
+        self._blocked_hints[subject] = math.inf if ends == 0 else ends
+
+    def _hinted_blocked(self, subject: Subject, current: float) -> bool:
+        ends = self._blocked_hints.get(subject)
+        if ends is None:
+            return False
+        if ends <= current:
+            self._blocked_hints.pop(subject, None)
+            return False
+        return True
+
+    # --- lists ---------------------------------------------------------------------------
+
+    def _current_lists(self) -> _Lists:
+        lists = self._lists
+        max_age = float(defender_settings.LISTS_CACHE_SECONDS)
+        if time.monotonic() - lists.loaded_at < max_age:
+            return lists
+        return self._reload_lists()
+
+    def _reload_lists(self) -> _Lists:
+        with self._lists_lock:
+            version, stored = self.backend.get_lists()
+            lists = _Lists(
+                version=version,
+                loaded_at=time.monotonic(),
+                username_allow=_usernames(
+                    [*defender_settings.USERNAME_ALLOWLIST, *stored["username_allow"]]
+                ),
+                username_deny=_usernames(
+                    [*defender_settings.USERNAME_DENYLIST, *stored["username_deny"]]
+                ),
+                ip_allow=_networks([*defender_settings.IP_ALLOWLIST, *stored["ip_allow"]]),
+                ip_deny=_networks([*defender_settings.IP_DENYLIST, *stored["ip_deny"]]),
+                shared=_networks(defender_settings.SHARED_NETWORKS),
+            )
+            self._lists = lists
+        return lists
+
+    def _note_version(self, version: str | None) -> None:
+        if version != self._lists.version:
+            self._lists_changed = True
+
+    def invalidate_lists(self) -> None:
+        """Make the next attempt reload the allow and deny lists."""
+        self._lists = _Lists()
+
+    # --- signals -------------------------------------------------------------------------
+
+    def _announce_block(self, outcome: FailureOutcome, attempt: Attempt) -> None:
+        subject = outcome.spec.subject
+        seconds = (
+            None if not outcome.blocked_until else max(1, math.ceil(outcome.blocked_until - now()))
+        )
+        username = attempt.username_key if subject.kind != KIND_IP else None
+        ip_address = attempt.ip if subject.kind != KIND_USERNAME else None
+        logger.warning(
+            "drf-defender blocked %s %s in scope %s for %s (lockout %d)",
+            subject.reason,
+            _masked(subject.kind, subject.label),
+            subject.scope,
+            "ever" if seconds is None else f"{seconds} s",
+            outcome.lockout_count,
+        )
+        self._send_block_signals(
+            subject,
+            username=username,
+            ip_address=ip_address,
+            seconds=seconds,
+            lockout_count=outcome.lockout_count,
+            manual=False,
+        )
+
+    def _send_block_signals(
+        self,
+        subject: Subject,
+        *,
+        username: str | None,
+        ip_address: str | None,
+        seconds: int | None,
+        lockout_count: int,
+        manual: bool,
+    ) -> None:
+        if subject.kind == KIND_USERNAME:
+            signals.username_block.send(
+                sender=LockoutService, username=subject.label, scope=subject.scope
+            )
+        elif subject.kind == KIND_IP:
+            signals.ip_block.send(
+                sender=LockoutService, ip_address=subject.label, scope=subject.scope
+            )
+        signals.lockout.send(
+            sender=LockoutService,
+            reason=subject.reason,
+            username=username,
+            ip_address=ip_address,
+            scope=subject.scope,
+            seconds=seconds,
+            lockout_count=lockout_count,
+            manual=manual,
+        )
+
+    def _send_attempt(self, signal: Any, attempt: Attempt, *, locked_out: bool) -> None:
+        signal.send(
+            sender=LockoutService,
+            request=attempt.request,
+            username=attempt.username,
+            ip_address=attempt.ip,
+            scope=attempt.scope,
+            integration=attempt.integration,
+            locked_out=locked_out,
+        )
+
+    # --- administration ------------------------------------------------------------------
+
+    def identity_subjects(
+        self, *, username: str | None = None, ip: str | None = None, scope: str = SCOPE_LOGIN
+    ) -> list[Subject]:
+        """Return every subject an identity can be counted under, whatever the mode."""
+        username_key = identity.username_identity(username)
+        ip_identity = identity.ip_subject(ip) if ip else None
+        subjects: list[Subject] = []
+        if ip_identity:
+            subjects.append(Subject(KIND_IP, ip_identity, scope, ip or ip_identity))
+        if username_key:
+            subjects.append(Subject(KIND_USERNAME, username_key, scope, username_key))
+        if ip_identity and username_key:
+            pair = f"{ip_identity}{PAIR_SEPARATOR}{username_key}"
+            subjects.append(Subject(KIND_PAIR, pair, scope, f"{ip} {username_key}"))
+        return subjects
+
+    def status(
+        self, *, username: str | None = None, ip: str | None = None, scope: str = SCOPE_LOGIN
+    ) -> IdentityStatus:
+        """Return the failure counts and blocks stored for an identity."""
+        policy = get_policy(scope)
+        subjects = self.identity_subjects(username=username, ip=ip, scope=scope)
+        specs = [SubjectSpec.build(subject, policy) for subject in subjects]
+        current = now()
+        return IdentityStatus(scope, self.backend.get_states(specs, current), current)
+
+    def block(
+        self,
+        kind: str,
+        value: str,
+        *,
+        duration: int | None = None,
+        scope: str = SCOPE_LOGIN,
+        actor: str | None = None,
+    ) -> SubjectState:
+        """Block a username (``kind="username"``) or an IP by hand.
+
+        ``duration`` is in seconds; 0 blocks until unblocked; None uses the first
+        lockout duration of the scope.
+        """
+        policy = get_policy(scope)
+        subject = self._admin_subject(kind, value, scope)
+        seconds = policy.lockout_duration(1) if duration is None else int(duration)
+        state = self.backend.block(SubjectSpec.build(subject, policy), seconds, now())
+        logger.info(
+            "drf-defender: %s blocked %s %s in scope %s by hand",
+            actor or "an administrator",
+            subject.reason,
+            _masked(subject.kind, subject.label),
+            scope,
+        )
+        self._send_block_signals(
+            subject,
+            username=subject.label if kind == KIND_USERNAME else None,
+            ip_address=subject.label if kind == KIND_IP else None,
+            seconds=seconds or None,
+            lockout_count=state.lockout_count,
+            manual=True,
+        )
+        return state
+
+    def unblock(
+        self, kind: str, value: str, *, scope: str = SCOPE_LOGIN, actor: str | None = None
+    ) -> bool:
+        """Lift the block and delete the counters of one subject; return whether it was blocked.
+
+        ``kind`` is "username", "ip" or "ipusername"; for the pair, ``value`` is
+        ``"<ip>|<username>"``. The effect is immediate for every process.
+        """
+        subject = self._admin_subject(kind, value, scope)
+        was_blocked = self.backend.unblock(subject)
+        self._blocked_hints.pop(subject, None)
+        logger.info(
+            "drf-defender: %s unblocked %s %s in scope %s",
+            actor or "an administrator",
+            subject.reason,
+            _masked(subject.kind, subject.label),
+            scope,
+        )
+        if subject.kind == KIND_USERNAME:
+            signals.username_unblock.send(
+                sender=LockoutService, username=subject.label, scope=scope
+            )
+        elif subject.kind == KIND_IP:
+            signals.ip_unblock.send(sender=LockoutService, ip_address=subject.label, scope=scope)
+        signals.unblock.send(
+            sender=LockoutService, reason=subject.reason, identity=subject.label, scope=scope
+        )
+        return was_blocked
+
+    def list_blocked(
+        self, kind: str, *, scope: str = SCOPE_LOGIN, offset: int = 0, limit: int = 100
+    ) -> tuple[int, list[SubjectState]]:
+        """Return the number of blocked subjects of ``kind`` and one page of them."""
+        return self.backend.list_blocked(scope, kind, now(), offset=offset, limit=limit)
+
+    def get_lists(self) -> dict[str, set[str]]:
+        """Return the run-time allow and deny lists stored in the backend."""
+        return self.backend.get_lists()[1]
+
+    def add_list_entry(self, list_name: str, value: str) -> bool:
+        """Add a username, IP or network to a run-time list; effective at once here."""
+        added = self.backend.add_list_entry(list_name, value)
+        self.invalidate_lists()
+        return added
+
+    def remove_list_entry(self, list_name: str, value: str) -> bool:
+        """Remove an entry from a run-time list; effective at once here."""
+        removed = self.backend.remove_list_entry(list_name, value)
+        self.invalidate_lists()
+        return removed
+
+    def _admin_subject(self, kind: str, value: str, scope: str) -> Subject:
+        if kind == KIND_USERNAME:
+            key = identity.username_identity(value)
+            if not key:
+                raise ValueError("The username is empty.")
+            return Subject(KIND_USERNAME, key, scope, key)
+        if kind == KIND_IP:
+            canonical = identity.canonical_ip(value)
+            if canonical is None:
+                raise ValueError(f"{value!r} is not a valid IP address.")
+            return Subject(KIND_IP, identity.ip_subject(canonical), scope, canonical)
+        if kind == KIND_PAIR:
+            ip_value, _, username_value = value.partition(PAIR_SEPARATOR)
+            ip_subject = self._admin_subject(KIND_IP, ip_value, scope)
+            user_subject = self._admin_subject(KIND_USERNAME, username_value, scope)
+            pair = f"{ip_subject.identity}{PAIR_SEPARATOR}{user_subject.identity}"
+            return Subject(KIND_PAIR, pair, scope, f"{ip_subject.label} {user_subject.label}")
+        raise ValueError(f"Unknown subject kind {kind!r}: use 'ip', 'username' or 'ipusername'.")
+
+
+def _masked(kind: str, label: str) -> str:
+    if defender_settings.LOG_FULL_IDENTITIES:
+        return label
+    if kind == KIND_IP:
+        return identity.mask_ip(label)
+    if kind == KIND_USERNAME:
+        return identity.mask_username(label)
+    ip, _, username = label.partition(" ")
+    return f"{identity.mask_ip(ip)} {identity.mask_username(username)}"
+
+
+_untracked_logged_at = -math.inf
+
+
+def _log_untracked(attempt: Attempt) -> None:
+    global _untracked_logged_at
+    current = time.monotonic()
+    if current - _untracked_logged_at < 60:
+        return
+    _untracked_logged_at = current
+    logger.warning(
+        "drf-defender could not count a %s attempt from %s: neither a client IP nor a "
+        "username was found (check DEFENDER_USERNAME_FORM_FIELD and the proxy settings)",
+        attempt.integration,
+        attempt.request.path if attempt.request is not None else "custom code",
+    )
+
+
+_service: LockoutService | None = None
+_service_lock = threading.Lock()
+
+
+def get_service() -> LockoutService:
+    """Return the process-wide lockout service."""
+    global _service
+    service = _service
+    if service is None:
+        with _service_lock:
+            if _service is None:
+                _service = LockoutService()
+            service = _service
+    return service
+
+
+@on_reload
+def _reset_service() -> None:
+    global _service
+    with _service_lock:
+        _service = None
