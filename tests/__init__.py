@@ -1,0 +1,1 @@
+"""Test suite of drf-defender; settings module ``tests.settings``."""

@@ -1,0 +1,10 @@
+"""URL configuration of the test suite; tests add their routes to ``urlpatterns``."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import URLPattern, URLResolver, path
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("admin/", admin.site.urls),
+]
