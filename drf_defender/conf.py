@@ -108,8 +108,12 @@ DEFAULTS: dict[str, Any] = {
     "PASSWORD_RESET_COOLOFF_TIME": 3600,
     # Show usernames and IPs in full in log messages instead of masked.
     "LOG_FULL_IDENTITIES": False,
-    # "inline" (one INSERT per attempt), "celery", or "off"; see the access log docs.
-    "ACCESS_LOG_MODE": None,
+    # How attempt rows are written when STORE_ACCESS_ATTEMPTS is on: "inline" (one INSERT
+    # in the request), "celery" (a task; USE_CELERY = True selects it too) or "buffered"
+    # (a capped Redis stream that a command drains; Redis backend only).
+    "ACCESS_LOG_MODE": "inline",
+    # Approximate maximum length of the buffered-mode Redis stream (XADD MAXLEN ~).
+    "ACCESS_LOG_STREAM_MAXLEN": 100_000,
     # Permission classes of the admin API, as dotted paths.
     "ADMIN_API_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
 }

@@ -34,6 +34,7 @@ from django.http import HttpRequest
 from . import identity, signals
 from .backends import get_backend
 from .backends.base import (
+    AuditEntry,
     Backend,
     FailureOutcome,
     Reservation,
@@ -431,11 +432,25 @@ class LockoutService:
             retry_after, limit=limit, status_code=defender_settings.LOCKOUT_STATUS_CODE
         )
 
+    def _audit(self, attempt: Attempt, *, success: bool, locked_out: bool) -> AuditEntry | None:
+        """Return the attempt record to buffer with the next backend call, if buffering."""
+        if not (
+            defender_settings.STORE_ACCESS_ATTEMPTS
+            and defender_settings.ACCESS_LOG_MODE == "buffered"
+            and self.backend.supports_attempt_stream
+        ):
+            return None
+        return audit_entry(attempt, success=success, locked_out=locked_out)
+
     def _record_failure(self, attempt: Attempt) -> None:
         locked_out: LockedOut | None = None
-        if attempt.tracked and attempt.reservations:
+        # A slot above a limit always ends in a block (new or concurrent), so the
+        # record can say "locked out" before the backend answers.
+        predicted = any(r.count > r.spec.limit for r in attempt.reservations)
+        audit = self._audit(attempt, success=False, locked_out=predicted)
+        if (attempt.tracked and attempt.reservations) or audit is not None:
             try:
-                outcomes = self.backend.record_failure(attempt.reservations, now())
+                outcomes = self.backend.record_failure(attempt.reservations, now(), audit)
                 self.outages.success()
             except BackendUnavailable as error:
                 self._on_outage(error, "record_failure", raise_closed=False)
@@ -465,11 +480,12 @@ class LockoutService:
         )
 
     def _record_success(self, attempt: Attempt) -> None:
-        if attempt.tracked and attempt.reservations:
+        audit = self._audit(attempt, success=True, locked_out=False)
+        if (attempt.tracked and attempt.reservations) or audit is not None:
             clear = [r.spec for r in attempt.reservations if r.spec.subject.kind != KIND_IP]
             release = [r.spec for r in attempt.reservations if r.spec.subject.kind == KIND_IP]
             try:
-                self.backend.record_success(clear, release, now())
+                self.backend.record_success(clear, release, now(), audit)
                 self.outages.success()
             except BackendUnavailable as error:
                 self._on_outage(error, "record_success", raise_closed=False)
@@ -609,6 +625,7 @@ class LockoutService:
             scope=attempt.scope,
             integration=attempt.integration,
             locked_out=locked_out,
+            attempt=attempt,
         )
 
     # --- administration ------------------------------------------------------------------
@@ -743,6 +760,35 @@ class LockoutService:
             pair = f"{ip_subject.identity}{PAIR_SEPARATOR}{user_subject.identity}"
             return Subject(KIND_PAIR, pair, scope, f"{ip_subject.label} {user_subject.label}")
         raise ValueError(f"Unknown subject kind {kind!r}: use 'ip', 'username' or 'ipusername'.")
+
+
+#: Maximum characters of each text field in an attempt record; the database columns may
+#: be shorter and truncate again.
+AUDIT_FIELD_MAX = 1024
+
+
+def audit_entry(attempt: Attempt, *, success: bool, locked_out: bool) -> dict[str, str]:
+    """Describe one credential check as text fields, for the access log."""
+    request = attempt.request
+    meta = request.META if request is not None else {}
+    path = request.path if request is not None else ""
+
+    def text(value: object) -> str:
+        return str(value or "")[:AUDIT_FIELD_MAX]
+
+    return {
+        "time": f"{now():.6f}",
+        "ip": text(attempt.ip),
+        "username": text(attempt.username),
+        "username_key": text(attempt.username_key),
+        "user_agent": text(meta.get("HTTP_USER_AGENT")),
+        "http_accept": text(meta.get("HTTP_ACCEPT")),
+        "path": text(path),
+        "success": "1" if success else "0",
+        "locked_out": "1" if locked_out else "0",
+        "integration": text(attempt.integration),
+        "scope": text(attempt.scope),
+    }
 
 
 def _masked(kind: str, label: str) -> str:

@@ -28,7 +28,8 @@ lockout = Signal()
 unblock = Signal()
 
 #: A credential check failed. Arguments: ``request`` (may be None), ``username``
-#: (as typed, may be None), ``ip_address``, ``scope``, ``integration``, ``locked_out``.
+#: (as typed, may be None), ``ip_address``, ``scope``, ``integration``, ``locked_out``,
+#: and ``attempt`` (the :class:`drf_defender.service.Attempt`).
 attempt_failed = Signal()
 
 #: A credential check succeeded. Same arguments as ``attempt_failed``.

@@ -9,7 +9,7 @@ with that clock, and the backend's own key expiry only reclaims memory.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -96,6 +96,10 @@ class SubjectState:
         return max(0, int(self.blocked_until - now + 0.999))
 
 
+#: One access-attempt record for the buffered access log: field name to text.
+AuditEntry = Mapping[str, str]
+
+
 class Backend(ABC):
     """Storage of failure counters, blocks and run-time lists.
 
@@ -106,6 +110,8 @@ class Backend(ABC):
 
     #: Whether counting is atomic across processes (not only threads of one process).
     atomic_across_processes: bool = False
+    #: Whether ``audit`` entries are kept in a stream for the buffered access log.
+    supports_attempt_stream: bool = False
 
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
@@ -130,18 +136,23 @@ class Backend(ABC):
 
     @abstractmethod
     def record_failure(
-        self, reservations: Sequence[Reservation], now: float
+        self, reservations: Sequence[Reservation], now: float, audit: AuditEntry | None = None
     ) -> list[FailureOutcome]:
         """Confirm reserved slots as failures; a slot above the limit starts a block.
 
         The block's duration escalates with the subject's lockouts within
         ``lockout_memory``; the counter is then kept at ``limit``, so one more failure
-        after the block ends starts the next block.
+        after the block ends starts the next block. ``audit`` is appended to the
+        attempt stream in the same round trip when the backend has one.
         """
 
     @abstractmethod
     def record_success(
-        self, clear: Sequence[SubjectSpec], release: Sequence[SubjectSpec], now: float
+        self,
+        clear: Sequence[SubjectSpec],
+        release: Sequence[SubjectSpec],
+        now: float,
+        audit: AuditEntry | None = None,
     ) -> None:
         """Delete the counters of ``clear`` and release the reservations of ``release``.
 

@@ -23,6 +23,7 @@ from ..conf import defender_settings
 from ..exceptions import BackendUnavailable
 from ..keys import LIST_NAMES, Subject, index_key, lists_key, lists_version_key, subject_key
 from .base import (
+    AuditEntry,
     Backend,
     FailureOutcome,
     Reservation,
@@ -136,7 +137,7 @@ class CacheBackend(Backend):
             self._set(key, failed, remaining)
 
     def record_failure(
-        self, reservations: Sequence[Reservation], now: float
+        self, reservations: Sequence[Reservation], now: float, audit: AuditEntry | None = None
     ) -> list[FailureOutcome]:
         with _lock:
             return [self._fail_one(reservation, now) for reservation in reservations]
@@ -174,7 +175,11 @@ class CacheBackend(Backend):
         )
 
     def record_success(
-        self, clear: Sequence[SubjectSpec], release: Sequence[SubjectSpec], now: float
+        self,
+        clear: Sequence[SubjectSpec],
+        release: Sequence[SubjectSpec],
+        now: float,
+        audit: AuditEntry | None = None,
     ) -> None:
         with _lock:
             if clear:

@@ -31,6 +31,7 @@ from ..keys import (
     subject_key,
 )
 from .base import (
+    AuditEntry,
     Backend,
     FailureOutcome,
     Reservation,
@@ -129,6 +130,7 @@ class RedisBackend(Backend):
     """Counters and blocks in Redis, atomic across processes and servers."""
 
     atomic_across_processes = True
+    supports_attempt_stream = True
     #: Whether the client talks to a Redis Cluster, where the index is updated apart.
     cluster = False
 
@@ -224,7 +226,7 @@ class RedisBackend(Backend):
             self._run_pipeline(fill)
 
     def record_failure(
-        self, reservations: Sequence[Reservation], now: float
+        self, reservations: Sequence[Reservation], now: float, audit: AuditEntry | None = None
     ) -> list[FailureOutcome]:
         now_ms = _ms(now)
         # Slots within the limit were counted when reserved: nothing to send for them.
@@ -234,7 +236,7 @@ class RedisBackend(Backend):
             for r in reservations
             if r.count <= r.spec.limit
         }
-        if pending:
+        if pending or audit is not None:
 
             def fill(pipe: Any) -> None:
                 for reservation in pending:
@@ -256,9 +258,12 @@ class RedisBackend(Backend):
                         *(_ms(d) for d in reservation.spec.lockout_durations),
                     ]
                     self._evalsha(pipe, "failure", keys, args)
+                self._append_audit(pipe, audit)
 
             with self._driver_errors("record_failure"):
                 replies = self._run_pipeline(fill)
+            if audit is not None:
+                replies = replies[:-1]
             for reservation, (status, ends, lockouts) in zip(pending, replies, strict=True):
                 blocked = int(status) in (1, 2)
                 outcomes[id(reservation)] = FailureOutcome(
@@ -270,6 +275,16 @@ class RedisBackend(Backend):
             if self.cluster:
                 self._index_blocks([o for o in (outcomes[id(r)] for r in pending) if o.blocked_now])
         return [outcomes[id(r)] for r in reservations]
+
+    def attempt_stream_key(self) -> str:
+        """Return the key of the capped stream that buffers access-log entries."""
+        return f"{self.prefix}:attempts"
+
+    def _append_audit(self, pipe: Any, audit: AuditEntry | None) -> None:
+        if audit is None:
+            return
+        maxlen = int(defender_settings.ACCESS_LOG_STREAM_MAXLEN)
+        pipe.xadd(self.attempt_stream_key(), dict(audit), maxlen=maxlen, approximate=True)
 
     def _index_blocks(self, outcomes: Sequence[FailureOutcome]) -> None:
         if not outcomes:
@@ -283,9 +298,13 @@ class RedisBackend(Backend):
             pipe.execute()
 
     def record_success(
-        self, clear: Sequence[SubjectSpec], release: Sequence[SubjectSpec], now: float
+        self,
+        clear: Sequence[SubjectSpec],
+        release: Sequence[SubjectSpec],
+        now: float,
+        audit: AuditEntry | None = None,
     ) -> None:
-        if not clear and not release:
+        if not clear and not release and audit is None:
             return
 
         def fill(pipe: Any) -> None:
@@ -298,6 +317,7 @@ class RedisBackend(Backend):
                 else:
                     companion = self._key("failed", spec.companion)
                     self._evalsha(pipe, "forgive", (failed, companion), (now_ms,))
+            self._append_audit(pipe, audit)
 
         now_ms = _ms(now)
         with self._driver_errors("record_success"):
