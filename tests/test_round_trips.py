@@ -1,0 +1,109 @@
+"""Backend round trips per login, counted on the redis-py connection (counts, not times)."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import override_settings
+
+from drf_defender.exceptions import LockedOut
+from drf_defender.service import get_service
+
+pytestmark = pytest.mark.usefixtures("redis_settings")
+
+ATTACKER = "203.0.113.10"
+
+
+@pytest.fixture
+def warm(round_trips):
+    """A service whose connection and list cache are ready, and a zeroed counter."""
+    service = get_service()
+    service.backend.ping()
+    service._current_lists()
+    round_trips.reset()
+    return service
+
+
+def test_success_costs_two_round_trips(warm, round_trips):
+    attempt = warm.begin(username="alice", ip="198.51.100.20")
+    assert round_trips.round_trips == 1
+    attempt.succeeded()
+    assert round_trips.round_trips == 2
+
+
+def test_failure_below_limit_costs_one_round_trip(warm, round_trips):
+    attempt = warm.begin(username="alice", ip=ATTACKER)
+    attempt.failed()
+    assert round_trips.round_trips == 1
+
+
+def test_failure_that_blocks_costs_two_round_trips(warm, round_trips):
+    for _ in range(3):
+        warm.begin(username="alice", ip=ATTACKER).failed()
+    round_trips.reset()
+    attempt = warm.begin(username="alice", ip=ATTACKER)
+    with pytest.raises(LockedOut):
+        attempt.failed()
+    assert round_trips.round_trips == 2
+
+
+def test_blocked_request_costs_one_round_trip(warm, round_trips):
+    for _ in range(4):
+        try:
+            warm.begin(username="alice", ip=ATTACKER).failed()
+        except LockedOut:
+            pass
+    round_trips.reset()
+    for _ in range(5):
+        with pytest.raises(LockedOut):
+            warm.begin(username="alice", ip=ATTACKER)
+    assert round_trips.round_trips == 5
+
+
+def test_blocked_username_from_new_ip_settles_to_one_round_trip(warm, round_trips):
+    for _ in range(4):
+        try:
+            warm.begin(username="alice", ip=ATTACKER).failed()
+        except LockedOut:
+            pass
+    # Another process has not seen the block yet.
+    other = type(warm)()
+    other._current_lists()
+    round_trips.reset()
+    with pytest.raises(LockedOut):
+        other.begin(username="alice", ip="198.51.100.77")
+    # Its first request learns which subject is blocked and releases the IP reservation.
+    assert round_trips.round_trips == 2
+    round_trips.reset()
+    with pytest.raises(LockedOut):
+        other.begin(username="alice", ip="198.51.100.78")
+    assert round_trips.round_trips == 1
+
+
+def test_released_reservation_leaves_ip_uncounted(warm):
+    for _ in range(4):
+        try:
+            warm.begin(username="alice", ip=ATTACKER).failed()
+        except LockedOut:
+            pass
+    for _ in range(3):
+        with pytest.raises(LockedOut):
+            warm.begin(username="alice", ip="198.51.100.77")
+    ip_state = warm.status(ip="198.51.100.77").states[0]
+    assert ip_state.failures == 0
+
+
+def test_buffered_access_log_adds_no_round_trip(round_trips, redis_client):
+    with override_settings(DEFENDER_ACCESS_LOG_MODE="buffered"):
+        service = get_service()
+        service.backend.ping()
+        service._current_lists()
+        round_trips.reset()
+        attempt = service.begin(username="alice", ip="198.51.100.20")
+        attempt.succeeded()
+        assert round_trips.round_trips == 2
+        stream = service.backend.attempt_stream_key()
+        entries = redis_client.xrange(stream)
+    assert len(entries) == 1
+    fields = entries[0][1]
+    assert fields[b"username"] == b"alice"
+    assert fields[b"success"] == b"1"
