@@ -116,6 +116,10 @@ DEFAULTS: dict[str, Any] = {
     "ACCESS_LOG_STREAM_MAXLEN": 100_000,
     # Permission classes of the admin API, as dotted paths.
     "ADMIN_API_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    # Authentication classes of the admin API, as dotted paths; None uses DRF's defaults.
+    "ADMIN_API_AUTHENTICATION_CLASSES": None,
+    # True when the project serves the admin API: a system check then requires its URLconf.
+    "ADMIN_API_ENABLED": False,
 }
 
 

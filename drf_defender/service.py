@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -634,7 +635,7 @@ class LockoutService:
         self, *, username: str | None = None, ip: str | None = None, scope: str = SCOPE_LOGIN
     ) -> list[Subject]:
         """Return every subject an identity can be counted under, whatever the mode."""
-        username_key = identity.username_identity(username)
+        username_key = _admin_username_key(username)
         ip_identity = identity.ip_subject(ip) if ip else None
         subjects: list[Subject] = []
         if ip_identity:
@@ -730,21 +731,47 @@ class LockoutService:
         """Return the run-time allow and deny lists stored in the backend."""
         return self.backend.get_lists()[1]
 
-    def add_list_entry(self, list_name: str, value: str) -> bool:
-        """Add a username, IP or network to a run-time list; effective at once here."""
+    def add_list_entry(self, list_name: str, value: str, *, actor: str | None = None) -> bool:
+        """Add a username, IP or network to a run-time list; effective at once here.
+
+        Sends ``list_entry_added`` when the entry was not there yet.
+        """
         added = self.backend.add_list_entry(list_name, value)
         self.invalidate_lists()
+        if added:
+            self._announce_list_change(signals.list_entry_added, "added", list_name, value, actor)
         return added
 
-    def remove_list_entry(self, list_name: str, value: str) -> bool:
-        """Remove an entry from a run-time list; effective at once here."""
+    def remove_list_entry(self, list_name: str, value: str, *, actor: str | None = None) -> bool:
+        """Remove an entry from a run-time list; effective at once here.
+
+        Sends ``list_entry_removed`` when the entry was there.
+        """
         removed = self.backend.remove_list_entry(list_name, value)
         self.invalidate_lists()
+        if removed:
+            self._announce_list_change(
+                signals.list_entry_removed, "removed", list_name, value, actor
+            )
         return removed
+
+    @staticmethod
+    def _announce_list_change(
+        signal: Any, verb: str, list_name: str, value: str, actor: str | None
+    ) -> None:
+        kind = KIND_IP if list_name.startswith("ip_") else KIND_USERNAME
+        logger.info(
+            "drf-defender: %s %s %s in the list %s",
+            actor or "an administrator",
+            verb,
+            _masked(kind, value),
+            list_name,
+        )
+        signal.send(sender=LockoutService, list_name=list_name, value=value, actor=actor)
 
     def _admin_subject(self, kind: str, value: str, scope: str) -> Subject:
         if kind == KIND_USERNAME:
-            key = identity.username_identity(value)
+            key = _admin_username_key(value)
             if not key:
                 raise ValueError("The username is empty.")
             return Subject(KIND_USERNAME, key, scope, key)
@@ -760,6 +787,27 @@ class LockoutService:
             pair = f"{ip_subject.identity}{PAIR_SEPARATOR}{user_subject.identity}"
             return Subject(KIND_PAIR, pair, scope, f"{ip_subject.label} {user_subject.label}")
         raise ValueError(f"Unknown subject kind {kind!r}: use 'ip', 'username' or 'ipusername'.")
+
+
+def _admin_username_key(value: str | None) -> str | None:
+    """Return the identity of a username typed by an administrator.
+
+    A hashed identity, as status lookups and block listings show it for long or
+    non-ASCII usernames, is taken as it is, so that a listed entry can be looked up and
+    unblocked. Any other value is normalised like a login username.
+    """
+    if isinstance(value, str) and _HASHED_IDENTITY.fullmatch(value):
+        return value
+    return identity.username_identity(value)
+
+
+# NOTE: a login username that is itself "h:" followed by 40 lowercase hex digits is read
+# here as a hashed identity, not hashed again; no normalised username looks like that
+# unless someone typed exactly that form.
+_HASHED_IDENTITY = re.compile(
+    re.escape(identity.HASHED_USERNAME_PREFIX)
+    + f"[0-9a-f]{{{identity.HASHED_USERNAME_HEX_DIGITS}}}"
+)
 
 
 #: Maximum characters of each text field in an attempt record; the database columns may

@@ -38,3 +38,12 @@ attempt_succeeded = Signal()
 #: A request was refused because a subject was blocked, before any credential check.
 #: Same arguments as ``attempt_failed``.
 attempt_blocked = Signal()
+
+#: An entry was added to a run-time allow or deny list. Arguments: ``list_name`` (one of
+#: "username_allow", "username_deny", "ip_allow", "ip_deny"), ``value``, ``actor`` (the
+#: name of the administrator, None when unknown).
+list_entry_added = Signal()
+
+#: An entry was removed from a run-time allow or deny list. Same arguments as
+#: ``list_entry_added``.
+list_entry_removed = Signal()
