@@ -31,7 +31,7 @@ class LockedOut(APIException):
     administrator lifts it.
     """
 
-    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    status_code: int = status.HTTP_429_TOO_MANY_REQUESTS
     default_code = "locked_out"
     default_detail = _("Too many failed login attempts. Try again later.")
 
@@ -59,7 +59,7 @@ class LockedOut(APIException):
 class BackendUnavailableResponse(APIException):
     """The lockout backend is down and the failure policy is "closed"."""
 
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    status_code: int = status.HTTP_503_SERVICE_UNAVAILABLE
     default_code = "lockout_backend_unavailable"
     default_detail = _("Login is temporarily unavailable. Try again in a moment.")
 
@@ -67,7 +67,7 @@ class BackendUnavailableResponse(APIException):
         super().__init__()
         if status_code is not None:
             self.status_code = status_code
-        self.detail = {
+        self.detail: Any = {
             "detail": ErrorDetail(str(self.default_detail), code=self.default_code),
             "code": self.default_code,
         }

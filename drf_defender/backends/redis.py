@@ -42,7 +42,7 @@ from .base import (
 
 logger = logging.getLogger(__name__)
 
-SCRIPT_NAMES = ("reserve", "failure", "release", "forgive", "block")
+SCRIPT_NAMES = ("reserve", "failure", "release", "forgive", "block", "index")
 
 
 def _load_script(name: str) -> str:
@@ -273,7 +273,8 @@ class RedisBackend(Backend):
                     lockout_count=int(lockouts),
                 )
             if self.cluster:
-                self._index_blocks([o for o in (outcomes[id(r)] for r in pending) if o.blocked_now])
+                blocked_now = [outcomes[id(r)] for r in pending if outcomes[id(r)].blocked_now]
+                self._index_blocks(blocked_now, now)
         return [outcomes[id(r)] for r in reservations]
 
     def attempt_stream_key(self) -> str:
@@ -286,16 +287,20 @@ class RedisBackend(Backend):
         maxlen = int(defender_settings.ACCESS_LOG_STREAM_MAXLEN)
         pipe.xadd(self.attempt_stream_key(), dict(audit), maxlen=maxlen, approximate=True)
 
-    def _index_blocks(self, outcomes: Sequence[FailureOutcome]) -> None:
+    def _index_blocks(self, outcomes: Sequence[FailureOutcome], now: float) -> None:
         if not outcomes:
             return
-        with self._driver_errors("index update"):
-            pipe = self.client.pipeline(transaction=False)
+
+        def fill(pipe: Any) -> None:
             for outcome in outcomes:
-                score = _ms(outcome.blocked_until or 0) or "+inf"
                 subject = outcome.spec.subject
-                pipe.zadd(self._index(subject), {subject.identity: score})
-            pipe.execute()
+                ends = outcome.blocked_until or 0
+                duration = _ms(ends - now) if ends else 0
+                args = (_ms(ends), subject.identity, duration)
+                self._evalsha(pipe, "index", (self._index(subject),), args)
+
+        with self._driver_errors("index update"):
+            self._run_pipeline(fill)
 
     def record_success(
         self,
@@ -358,11 +363,15 @@ class RedisBackend(Backend):
         def fill(pipe: Any) -> None:
             self._evalsha(pipe, "block", keys, args)
 
+        def fill_index(pipe: Any) -> None:
+            ends = _ms(now + duration) if duration else 0
+            index_args = (ends, subject.identity, _ms(duration))
+            self._evalsha(pipe, "index", (self._index(subject),), index_args)
+
         with self._driver_errors("block"):
             (lockouts,) = self._run_pipeline(fill)
             if self.cluster:
-                score = _ms(now + duration) if duration else "+inf"
-                self.client.zadd(self._index(subject), {subject.identity: score})
+                self._run_pipeline(fill_index)
         return SubjectState(
             subject=subject,
             blocked=True,

@@ -17,8 +17,15 @@ end
 if KEYS[3] then
   if ends == 0 then
     redis.call('ZADD', KEYS[3], '+inf', ARGV[3])
+    redis.call('PERSIST', KEYS[3])
   else
+    -- The index outlives its longest block. Read before ZADD: -2 is a new index, and
+    -- -1 an index that holds a block without expiry.
+    local ttl = redis.call('PTTL', KEYS[3])
     redis.call('ZADD', KEYS[3], ends, ARGV[3])
+    if ttl == -2 or (ttl >= 0 and ttl < duration) then
+      redis.call('PEXPIRE', KEYS[3], duration)
+    end
   end
 end
 return lockouts

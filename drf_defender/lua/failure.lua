@@ -59,8 +59,15 @@ end
 if KEYS[4] then
   if ends == 0 then
     redis.call('ZADD', KEYS[4], '+inf', ARGV[5])
+    redis.call('PERSIST', KEYS[4])
   else
+    -- The index outlives its longest block. Read before ZADD: -2 is a new index, and
+    -- -1 an index that holds a block without expiry.
+    local ttl = redis.call('PTTL', KEYS[4])
     redis.call('ZADD', KEYS[4], ends, ARGV[5])
+    if ttl == -2 or (ttl >= 0 and ttl < duration) then
+      redis.call('PEXPIRE', KEYS[4], duration)
+    end
   end
 end
 return {1, ends, lockouts}
