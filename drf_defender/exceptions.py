@@ -15,7 +15,7 @@ class DefenderError(Exception):
 
 
 class BackendUnavailable(DefenderError):
-    """The lockout backend could not be reached or did not answer in time.
+    """The lockout backend could not be reached or timed out.
 
     The driver's exception is chained as ``__cause__``.
     """

@@ -2,9 +2,9 @@
 
 Every script touches the keys of one subject only, and those keys share a Cluster hash
 tag, so no script spans two slots. Calls that concern several subjects send their
-scripts in one pipeline. The index of blocked subjects lives in its own key: on a
-single server it is updated inside the blocking script; on a Cluster it is updated by a
-separate command after the block.
+scripts in one pipeline. The index of blocked subjects lives in a key of its own. A
+single server updates it inside the blocking script, while a Cluster updates it with a
+separate command after the block, because the index may sit in another slot.
 """
 
 from __future__ import annotations
