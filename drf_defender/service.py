@@ -635,7 +635,7 @@ class LockoutService:
         self, *, username: str | None = None, ip: str | None = None, scope: str = SCOPE_LOGIN
     ) -> list[Subject]:
         """Return every subject an identity can be counted under, whatever the mode."""
-        username_key = _admin_username_key(username)
+        username_key = admin_username_key(username)
         ip_identity = identity.ip_subject(ip) if ip else None
         subjects: list[Subject] = []
         if ip_identity:
@@ -771,7 +771,7 @@ class LockoutService:
 
     def _admin_subject(self, kind: str, value: str, scope: str) -> Subject:
         if kind == KIND_USERNAME:
-            key = _admin_username_key(value)
+            key = admin_username_key(value)
             if not key:
                 raise ValueError("The username is empty.")
             return Subject(KIND_USERNAME, key, scope, key)
@@ -789,7 +789,7 @@ class LockoutService:
         raise ValueError(f"Unknown subject kind {kind!r}: use 'ip', 'username' or 'ipusername'.")
 
 
-def _admin_username_key(value: str | None) -> str | None:
+def admin_username_key(value: str | None) -> str | None:
     """Return the identity of a username typed by an administrator.
 
     A hashed identity, as status lookups and block listings show it for long or

@@ -37,6 +37,9 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "allauth",
     "allauth.account",
+    # dj-rest-auth's registration views import its models; drf-spectacular's dj-rest-auth
+    # extensions import those views and warn when this app is missing.
+    "allauth.socialaccount",
     "dj_rest_auth",
     "drf_defender",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 
@@ -85,3 +86,15 @@ def responses(
     if backend:
         result[503] = UNAVAILABLE
     return result
+
+
+class EnumFieldExtension(OpenApiSerializerFieldExtension):
+    """Describe each ``EnumField`` as a reference to its own named enum component."""
+
+    target_class = "drf_defender.admin_api.serializers.EnumField"
+
+    def get_name(self) -> str | None:
+        return str(self.target.enum_name)
+
+    def map_serializer_field(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        return {"type": "string", "enum": [str(choice) for choice in self.target.choices]}

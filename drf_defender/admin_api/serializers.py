@@ -27,6 +27,7 @@ from ..keys import (
 )
 
 SCOPES = (SCOPE_LOGIN, SCOPE_PASSWORD_RESET)
+REASONS_CHOICES = tuple(REASONS[kind] for kind in KINDS)
 
 #: Longest manual block, in seconds (one year); 0 blocks until unblocked.
 MAX_BLOCK_SECONDS = 365 * 24 * 3600
@@ -45,6 +46,18 @@ MAX_OFFSET = 10_000_000
 
 KIND_HELP = _("'username', 'ip', or 'ipusername' for the pair of an IP address and a username.")
 SCOPE_HELP = _("Counting scope: 'login' (the default) or 'password_reset'.")
+
+
+class EnumField(serializers.ChoiceField):
+    """A choice field whose choices appear in the OpenAPI schema as the component ``enum_name``.
+
+    Named components keep the admin API's enums apart from a project's own fields of the
+    same name (such as "kind" or "scope") when both share one schema.
+    """
+
+    def __init__(self, *, enum_name: str, **kwargs: Any) -> None:
+        self.enum_name = enum_name
+        super().__init__(**kwargs)
 
 
 # --- field validation -------------------------------------------------------------------
@@ -120,7 +133,9 @@ def _ip_field(**kwargs: Any) -> serializers.CharField:
 
 
 def _scope_field() -> serializers.ChoiceField:
-    return serializers.ChoiceField(choices=SCOPES, default=SCOPE_LOGIN, help_text=SCOPE_HELP)
+    return EnumField(
+        enum_name="DefenderScope", choices=SCOPES, default=SCOPE_LOGIN, help_text=SCOPE_HELP
+    )
 
 
 def _required_for(kind: str | None) -> str:
@@ -176,7 +191,8 @@ class PageQuerySerializer(serializers.Serializer):
 
 
 class BlockListQuerySerializer(PageQuerySerializer):
-    kind = serializers.ChoiceField(
+    kind = EnumField(
+        enum_name="DefenderKind",
         choices=KINDS,
         required=False,
         help_text=_("Only list blocks of this kind; all kinds when omitted."),
@@ -185,7 +201,7 @@ class BlockListQuerySerializer(PageQuerySerializer):
 
 
 class BlockRequestSerializer(SubjectFieldsMixin):
-    kind = serializers.ChoiceField(choices=KINDS, help_text=KIND_HELP)
+    kind = EnumField(enum_name="DefenderKind", choices=KINDS, help_text=KIND_HELP)
     username = _username_field(
         required=False, help_text=_("Username to block; required for 'username' and 'ipusername'.")
     )
@@ -213,7 +229,8 @@ class BlockRequestSerializer(SubjectFieldsMixin):
 
 
 class UnblockRequestSerializer(SubjectFieldsMixin):
-    kind = serializers.ChoiceField(
+    kind = EnumField(
+        enum_name="DefenderKind",
         choices=KINDS,
         required=False,
         help_text=_(
@@ -234,7 +251,7 @@ class UnblockRequestSerializer(SubjectFieldsMixin):
 
 
 class UnblockAllRequestSerializer(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=KINDS, help_text=KIND_HELP)
+    kind = EnumField(enum_name="DefenderKind", choices=KINDS, help_text=KIND_HELP)
     scope = _scope_field()
 
     class Meta:
@@ -284,12 +301,13 @@ class ListEntryQuerySerializer(ListEntryRequestSerializer):
 class SubjectStateSerializer(serializers.Serializer):
     """What the lockout backend stores about one subject."""
 
-    kind = serializers.ChoiceField(choices=KINDS, help_text=KIND_HELP)
-    reason = serializers.ChoiceField(
-        choices=sorted(set(REASONS.values())),
+    kind = EnumField(enum_name="DefenderKind", choices=KINDS, help_text=KIND_HELP)
+    reason = EnumField(
+        enum_name="DefenderReason",
+        choices=REASONS_CHOICES,
         help_text=_("Reason sent with the lockout signals for this kind."),
     )
-    scope = serializers.ChoiceField(choices=SCOPES)
+    scope = EnumField(enum_name="DefenderScope", choices=SCOPES)
     identity = serializers.CharField(
         help_text=_(
             "Identity the subject is counted under: a normalised username (or 'h:' and a "
@@ -342,8 +360,8 @@ class BlockPageSerializer(PageSerializer):
 
 
 class ClearedSubjectSerializer(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=KINDS)
-    reason = serializers.ChoiceField(choices=sorted(set(REASONS.values())))
+    kind = EnumField(enum_name="DefenderKind", choices=KINDS)
+    reason = EnumField(enum_name="DefenderReason", choices=REASONS_CHOICES)
     identity = serializers.CharField()
     label = serializers.CharField()
     was_blocked = serializers.BooleanField(help_text=_("Whether a block was lifted."))
@@ -361,7 +379,7 @@ class ClearedSubjectSerializer(serializers.Serializer):
 
 
 class UnblockResultSerializer(serializers.Serializer):
-    scope = serializers.ChoiceField(choices=SCOPES)
+    scope = EnumField(enum_name="DefenderScope", choices=SCOPES)
     cleared = ClearedSubjectSerializer(many=True, help_text=_("Subjects that were cleared."))
     still_blocked = SubjectStateSerializer(
         many=True,
@@ -379,8 +397,8 @@ class UnblockResultSerializer(serializers.Serializer):
 
 
 class UnblockAllResultSerializer(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=KINDS)
-    scope = serializers.ChoiceField(choices=SCOPES)
+    kind = EnumField(enum_name="DefenderKind", choices=KINDS)
+    scope = EnumField(enum_name="DefenderScope", choices=SCOPES)
     count = serializers.IntegerField(help_text=_("Number of subjects unblocked."))
     labels = serializers.ListField(
         child=serializers.CharField(), help_text=_("Labels of the subjects unblocked.")
@@ -391,7 +409,7 @@ class UnblockAllResultSerializer(serializers.Serializer):
 
 
 class IdentityStatusSerializer(serializers.Serializer):
-    scope = serializers.ChoiceField(choices=SCOPES)
+    scope = EnumField(enum_name="DefenderScope", choices=SCOPES)
     username = serializers.CharField(allow_null=True)
     ip = serializers.CharField(allow_null=True)
     blocked = serializers.BooleanField(
@@ -416,9 +434,10 @@ class IdentityStatusSerializer(serializers.Serializer):
 
 
 class ListSerializer(serializers.Serializer):
-    name = serializers.ChoiceField(choices=LIST_NAMES)
-    kind = serializers.ChoiceField(choices=(KIND_USERNAME, KIND_IP))
-    effect = serializers.ChoiceField(
+    name = EnumField(enum_name="DefenderListName", choices=LIST_NAMES)
+    kind = EnumField(enum_name="DefenderListKind", choices=(KIND_USERNAME, KIND_IP))
+    effect = EnumField(
+        enum_name="DefenderListEffect",
         choices=("allow", "deny"),
         help_text=_("'allow': never counted or blocked; 'deny': always refused."),
     )
@@ -435,7 +454,7 @@ class ListSerializer(serializers.Serializer):
 
 
 class ListChangeSerializer(serializers.Serializer):
-    name = serializers.ChoiceField(choices=LIST_NAMES)
+    name = EnumField(enum_name="DefenderListName", choices=LIST_NAMES)
     value = serializers.CharField(help_text=_("The entry in its canonical form."))
     changed = serializers.BooleanField(
         help_text=_("False when the entry was already in the list (adding).")
@@ -443,3 +462,155 @@ class ListChangeSerializer(serializers.Serializer):
 
     class Meta:
         ref_name = "DefenderListChange"
+
+
+# --- access attempts and summary -------------------------------------------------------------
+
+ATTEMPT_ORDERINGS = (
+    "-attempt_time",
+    "attempt_time",
+    "-id",
+    "id",
+    "username_normalized",
+    "-username_normalized",
+    "ip_address",
+    "-ip_address",
+)
+
+
+class AttemptQuerySerializer(PageQuerySerializer):
+    username = serializers.CharField(
+        required=False,
+        max_length=MAX_USERNAME_LENGTH,
+        trim_whitespace=False,
+        validators=[validate_username],
+        help_text=_("Attempts whose username normalises to the same identity as this value."),
+    )
+    ip = _ip_field(required=False, help_text=_("Attempts from this IP address."))
+    success = serializers.BooleanField(
+        required=False,
+        allow_null=True,
+        help_text=_("true: successful checks only; false: failed checks only."),
+    )
+    locked_out = serializers.BooleanField(
+        required=False,
+        allow_null=True,
+        help_text=_("true: only failures over a limit, which started or hit a block."),
+    )
+    integration = serializers.CharField(
+        required=False,
+        max_length=64,
+        help_text=_("Attempts made through this integration, such as 'basic' or 'jwt'."),
+    )
+    scope = EnumField(
+        enum_name="DefenderScope", choices=SCOPES, required=False, help_text=SCOPE_HELP
+    )
+    since = serializers.DateTimeField(
+        required=False, help_text=_("Attempts at or after this time (ISO 8601).")
+    )
+    until = serializers.DateTimeField(
+        required=False, help_text=_("Attempts before this time (ISO 8601).")
+    )
+    ordering = EnumField(
+        enum_name="DefenderAttemptOrdering",
+        choices=ATTEMPT_ORDERINGS,
+        default="-attempt_time",
+        help_text=_("Sort field; a leading '-' sorts in descending order."),
+    )
+
+    def validate_ip(self, value: str) -> str:
+        return validate_ip(value)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        since, until = attrs.get("since"), attrs.get("until")
+        if since is not None and until is not None and until < since:
+            raise serializers.ValidationError(
+                {"until": [_("The end of the time range is before its start.")]}, code="invalid"
+            )
+        return attrs
+
+
+class AttemptSerializer(serializers.Serializer):
+    """One row of the access-attempt log."""
+
+    id = serializers.IntegerField()
+    attempt_time = serializers.DateTimeField()
+    ip_address = serializers.CharField(allow_null=True)
+    username = serializers.CharField(allow_blank=True, help_text=_("The username as typed."))
+    username_normalized = serializers.CharField(
+        allow_blank=True, help_text=_("The identity the failure was counted under.")
+    )
+    user_agent = serializers.CharField(allow_blank=True)
+    http_accept = serializers.CharField(allow_blank=True)
+    path_info = serializers.CharField(allow_blank=True)
+    login_valid = serializers.BooleanField(help_text=_("Whether the credentials were valid."))
+    integration = serializers.CharField(allow_blank=True)
+    scope = serializers.CharField(allow_blank=True)
+    locked_out = serializers.BooleanField(
+        help_text=_("Whether this failure was over a limit: it started or hit a block.")
+    )
+
+    class Meta:
+        ref_name = "DefenderAttempt"
+
+
+class AttemptPageSerializer(PageSerializer):
+    results = AttemptSerializer(many=True)
+
+    class Meta:
+        ref_name = "DefenderAttemptPage"
+
+
+class SummaryQuerySerializer(serializers.Serializer):
+    scope = _scope_field()
+
+
+class SummaryWindowSerializer(serializers.Serializer):
+    seconds = serializers.IntegerField(help_text=_("Length of the window."))
+    since = serializers.DateTimeField(help_text=_("Start of the window."))
+    failures = serializers.IntegerField(help_text=_("Failed credential checks."))
+    successes = serializers.IntegerField(help_text=_("Successful credential checks."))
+    lockouts = serializers.IntegerField(
+        help_text=_("Failed checks over a limit, which started or hit a block.")
+    )
+    failed_ips = serializers.IntegerField(
+        help_text=_("Distinct IP addresses with at least one failure.")
+    )
+    failed_usernames = serializers.IntegerField(
+        help_text=_("Distinct usernames with at least one failure.")
+    )
+
+    class Meta:
+        ref_name = "DefenderSummaryWindow"
+
+
+class SummaryWindowsSerializer(serializers.Serializer):
+    last_hour = SummaryWindowSerializer()
+    last_day = SummaryWindowSerializer()
+
+    class Meta:
+        ref_name = "DefenderSummaryWindows"
+
+
+class BlockedCountsSerializer(serializers.Serializer):
+    username = serializers.IntegerField()
+    ip = serializers.IntegerField()
+    ipusername = serializers.IntegerField()
+    total = serializers.IntegerField()
+
+    class Meta:
+        ref_name = "DefenderBlockedCounts"
+
+
+class SummarySerializer(serializers.Serializer):
+    scope = EnumField(enum_name="DefenderScope", choices=SCOPES)
+    generated_at = serializers.DateTimeField()
+    windows = SummaryWindowsSerializer(
+        help_text=_("Counts from the access-attempt log over recent windows.")
+    )
+    currently_blocked = BlockedCountsSerializer(
+        help_text=_("Subjects blocked now, by kind, from the lockout backend.")
+    )
+
+    class Meta:
+        ref_name = "DefenderSummary"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, path
 
-from . import views
+from . import attempts, views
 
 app_name = "drf_defender_admin"
 
@@ -20,4 +20,7 @@ urlpatterns: list[URLPattern] = [
     path("lists/", views.ListsView.as_view(), name="lists"),
     path("lists/<str:name>/", views.ListDetailView.as_view(), name="list"),
     path("lists/<str:name>/entries/", views.ListEntriesView.as_view(), name="list-entries"),
+    path("attempts/", attempts.AttemptListView.as_view(), name="attempts"),
+    path("attempts/<str:id>/", attempts.AttemptDetailView.as_view(), name="attempt"),
+    path("summary/", attempts.SummaryView.as_view(), name="summary"),
 ]

@@ -566,6 +566,10 @@ class ListsView(AdminAPIView):
     @extend_schema(
         operation_id="defender_lists_list",
         summary="List the allow and deny lists",
+        description=(
+            "The four run-time lists with their entries, and the entries of the "
+            "matching DEFENDER_* settings, which the API cannot change."
+        ),
         tags=[TAG_LISTS],
         parameters=[WWW_AUTHENTICATE],
         responses=responses({200: s.ListSerializer(many=True)}, bad_request=False),
@@ -580,6 +584,7 @@ class ListDetailView(ListMixin, AdminAPIView):
     @extend_schema(
         operation_id="defender_lists_retrieve",
         summary="Show one allow or deny list",
+        description="One run-time list with its entries and its configured entries.",
         tags=[TAG_LISTS],
         parameters=[LIST_NAME_PARAMETER, WWW_AUTHENTICATE],
         responses=responses({200: s.ListSerializer}, bad_request=False, not_found=True),
