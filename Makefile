@@ -63,12 +63,16 @@ help:
 $(VENV_STAMP): pyproject.toml
 	[ -x $(VENV_PYTHON) ] || $(PYTHON) -m venv $(VENV)
 	$(VENV_PYTHON) -m pip install -e '.[$(EXTRAS)]'
+	$(VENV_PYTHON) -m pip check
 	touch $@
 
+# The Django pin goes into the same install as the extras, so that pip picks versions of
+# DRF and the other packages that support Django 4.2. Pinning Django in a second install
+# would keep, for example, DRF 3.18, which requires Django 5.2. pip check catches a mix.
 $(DJ42_STAMP): pyproject.toml
 	[ -x $(DJ42_PYTHON) ] || $(PYTHON) -m venv $(VENV_DJ42)
-	$(DJ42_PYTHON) -m pip install -e '.[$(EXTRAS)]'
-	$(DJ42_PYTHON) -m pip install '$(DJANGO_42_SPEC)'
+	$(DJ42_PYTHON) -m pip install -e '.[$(EXTRAS)]' '$(DJANGO_42_SPEC)'
+	$(DJ42_PYTHON) -m pip check
 	touch $@
 
 venv: $(VENV_STAMP)
@@ -84,7 +88,7 @@ coverage: $(VENV_STAMP)
 	$(VENV_PYTHON) .ci/check_coverage.py $(COVERAGE_JSON) $(COVERAGE_MIN)
 
 test-dj42: $(DJ42_STAMP)
-	$(DJ42_PYTHON) -m django --version
+	$(DJ42_PYTHON) -c 'import django, rest_framework; print("Django", django.get_version(), "DRF", rest_framework.VERSION)'
 	$(call run_pytest,$(DJ42_PYTHON),$(PYTEST_ARGS))
 
 lint: $(VENV_STAMP)
@@ -121,7 +125,7 @@ package-check: $(VENV_STAMP)
 # Runs every stage even after a failure, so one run shows all problems, then prints a
 # summary and fails if any stage failed.
 ci:
-	failed=""; summary=""; \
+	@failed=""; summary=""; \
 	for stage in $(CI_STAGES); do \
 	  echo; echo "=== CI stage: $$stage (make $$stage)"; \
 	  start=$$SECONDS; \
