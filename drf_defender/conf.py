@@ -73,6 +73,16 @@ DEFAULTS: dict[str, Any] = {
     "REDIS_CONNECT_TIMEOUT": 0.5,
     # Extra keyword arguments for redis-py's client (TLS options, for example).
     "REDIS_OPTIONS": {},
+    # RedisSentinelBackend: sentinel addresses, as (host, port) pairs or "host:port" strings.
+    "REDIS_SENTINELS": [],
+    # RedisSentinelBackend: the master name that the sentinels monitor.
+    "REDIS_SENTINEL_SERVICE_NAME": None,
+    # RedisSentinelBackend: redis-py keyword arguments for connections to the sentinels.
+    "REDIS_SENTINEL_OPTIONS": {},
+    # RedisClusterBackend: startup nodes, as (host, port) pairs or "host:port" strings.
+    "REDIS_CLUSTER_NODES": [],
+    # RedisClusterBackend: extra keyword arguments for redis-py's RedisCluster client.
+    "REDIS_CLUSTER_OPTIONS": {},
     # "open": let logins proceed while the backend is down; "closed": answer 503.
     "BACKEND_FAILURE_POLICY": "open",
     # Seconds between two error logs about the same backend outage.

@@ -384,10 +384,12 @@ class RedisBackend(Backend):
     def unblock(self, subject: Subject) -> bool:
         with self._driver_errors("unblock"):
             pipe = self.client.pipeline(transaction=False)
+            # One key per DEL: redis-py's ClusterPipeline rejects a DEL of several keys.
             pipe.delete(self._key("blocked", subject))
-            pipe.delete(self._key("failed", subject), self._key("lockouts", subject))
+            pipe.delete(self._key("failed", subject))
+            pipe.delete(self._key("lockouts", subject))
             pipe.zrem(self._index(subject), subject.identity)
-            deleted_block, _deleted_other, _removed = pipe.execute()
+            deleted_block, *_others = pipe.execute()
         return bool(deleted_block)
 
     def list_blocked(
