@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import redis
+from django.conf import settings
 from django.core.cache import caches
 from django.test import override_settings
 
 from drf_defender.backends.cache import CacheBackend
 from drf_defender.backends.redis import RedisBackend
 from drf_defender.service import get_service, set_clock
+from tests.redis_servers import (
+    INSTALL_HINT,
+    LocalRedisCluster,
+    LocalSentinelGroup,
+    RedisUnavailableError,
+    find_redis_server_binary,
+)
 
 BACKEND_NAMES = ("redis", "cache")
+#: The default pair plus the Sentinel and Cluster topologies, which start their own
+#: servers once per session; the backend contract suite runs against all of them.
+ALL_BACKEND_NAMES = (*BACKEND_NAMES, "sentinel", "cluster")
+SENTINEL_BACKEND = "drf_defender.backends.redis_sentinel.RedisSentinelBackend"
+CLUSTER_BACKEND = "drf_defender.backends.redis_cluster.RedisClusterBackend"
 
 
 class Clock:
@@ -84,14 +98,85 @@ def cache_settings() -> Iterator[dict[str, Any]]:
     caches["default"].clear()
 
 
+def _start_or_fail(topology: LocalRedisCluster | LocalSentinelGroup) -> None:
+    if find_redis_server_binary() is None:
+        pytest.fail(
+            f"This test starts its own Redis servers, but redis-server is not installed. "
+            f"{INSTALL_HINT}",
+            pytrace=False,
+        )
+    try:
+        topology.start()
+    except RedisUnavailableError as exc:
+        pytest.fail(f"Could not start the throwaway Redis servers: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[LocalRedisCluster]:
+    """A Redis Cluster of three primaries without replicas, shared by the whole run."""
+    cluster = LocalRedisCluster(primaries=3)
+    _start_or_fail(cluster)
+    try:
+        yield cluster
+    finally:
+        cluster.close()
+
+
+@pytest.fixture(scope="session")
+def redis_sentinel() -> Iterator[LocalSentinelGroup]:
+    """One master, one replica and three sentinels, shared by the whole run."""
+    group = LocalSentinelGroup()
+    _start_or_fail(group)
+    try:
+        yield group
+    finally:
+        group.close()
+
+
+def topology_prefix() -> str:
+    """Return a key prefix unique to one test on a server set-up that the run owns."""
+    return f"{settings.DEFENDER_CACHE_PREFIX}-{uuid.uuid4().hex[:16]}"
+
+
+@pytest.fixture
+def cluster_settings(redis_cluster: LocalRedisCluster) -> Iterator[dict[str, Any]]:
+    """Point drf-defender at the run's Redis Cluster under a per-test prefix."""
+    values = {
+        "DEFENDER_BACKEND": CLUSTER_BACKEND,
+        "DEFENDER_REDIS_CLUSTER_NODES": redis_cluster.startup_nodes,
+        "DEFENDER_CACHE_PREFIX": topology_prefix(),
+        "DEFENDER_REDIS_OPTIONS": {"connection_class": CountingConnection},
+    }
+    with override_settings(**values):
+        yield values
+
+
+@pytest.fixture
+def sentinel_settings(redis_sentinel: LocalSentinelGroup) -> Iterator[dict[str, Any]]:
+    """Point drf-defender at the run's Sentinel master under a per-test prefix."""
+    values = {
+        "DEFENDER_BACKEND": SENTINEL_BACKEND,
+        "DEFENDER_REDIS_SENTINELS": redis_sentinel.sentinel_addresses,
+        "DEFENDER_REDIS_SENTINEL_SERVICE_NAME": redis_sentinel.service_name,
+        "DEFENDER_CACHE_PREFIX": topology_prefix(),
+    }
+    with override_settings(**values):
+        yield values
+
+
+_SETTINGS_FIXTURES = {
+    "redis": "redis_settings",
+    "cache": "cache_settings",
+    "sentinel": "sentinel_settings",
+    "cluster": "cluster_settings",
+}
+
+
 @pytest.fixture(params=BACKEND_NAMES)
 def backend_name(request: pytest.FixtureRequest) -> str:
-    """Each backend in turn."""
+    """Each backend in turn; a test module may parametrize it with ALL_BACKEND_NAMES."""
     name: str = request.param
-    if name == "redis":
-        request.getfixturevalue("redis_settings")
-    else:
-        request.getfixturevalue("cache_settings")
+    request.getfixturevalue(_SETTINGS_FIXTURES[name])
     return name
 
 

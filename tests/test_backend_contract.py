@@ -1,4 +1,5 @@
-"""One contract suite, run against every backend: real Redis and the Django cache."""
+"""One contract suite, run against every backend: a single Redis server, Redis Sentinel,
+Redis Cluster and the Django cache."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ import pytest
 
 from drf_defender.backends.base import Reservation, ReserveStatus, SubjectSpec
 from drf_defender.keys import KIND_IP, KIND_USERNAME, SCOPE_PASSWORD_RESET, Subject
+from tests.defender_fixtures import ALL_BACKEND_NAMES
+
+pytestmark = pytest.mark.parametrize("backend_name", ALL_BACKEND_NAMES, indirect=True)
 
 NOW = 1_800_000_000.0
 ALICE = Subject(KIND_USERNAME, "alice", display="alice")
