@@ -11,3 +11,6 @@ class DefenderConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401 - registers the system checks
+        from .receivers import connect as connect_access_log  # imports the log's checks too
+
+        connect_access_log()

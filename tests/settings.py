@@ -116,6 +116,10 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 
+# The access log writes a row per attempt, which needs the test database; the tests of the
+# log turn it on, and every other test runs without database access.
+DEFENDER_STORE_ACCESS_ATTEMPTS = False
+
 # Unique per test run, so that runs sharing one Redis server never read each other's keys.
 DEFENDER_CACHE_PREFIX = f"dftest-{os.getpid()}-{secrets.token_hex(4)}"
 
