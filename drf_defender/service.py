@@ -810,9 +810,9 @@ _HASHED_IDENTITY = re.compile(
 )
 
 
-#: Maximum characters of each text field in an attempt record; the database columns may
-#: be shorter and truncate again.
-AUDIT_FIELD_MAX = 1024
+#: Maximum characters of each text field in an attempt record: the widest column of the
+#: access log (``http_accept``, 1025 as in django-defender). Narrower columns truncate again.
+AUDIT_FIELD_MAX = 1025
 
 
 def audit_entry(attempt: Attempt, *, success: bool, locked_out: bool) -> dict[str, str]:
@@ -822,7 +822,10 @@ def audit_entry(attempt: Attempt, *, success: bool, locked_out: bool) -> dict[st
     path = request.path if request is not None else ""
 
     def text(value: object) -> str:
-        return str(value or "")[:AUDIT_FIELD_MAX]
+        # A lone surrogate (JSON allows "\ud800") cannot be encoded as UTF-8, and redis-py
+        # would raise while sending the whole failure pipeline; it becomes "?".
+        cut = str(value or "")[:AUDIT_FIELD_MAX]
+        return cut.encode("utf-8", "replace").decode("utf-8")
 
     return {
         "time": f"{now():.6f}",

@@ -19,6 +19,7 @@ from drf_defender import access_log
 from drf_defender.exceptions import LockedOut
 from drf_defender.identity import username_identity
 from drf_defender.models import AccessAttempt
+from drf_defender.service import get_service
 
 ATTACKER = "203.0.113.10"
 VICTIM = "198.51.100.20"
@@ -259,6 +260,17 @@ def test_nul_and_lone_surrogate_are_stored(service, log_on):
     assert row.username_normalized == username_identity("ali\x00ce\ud800")
 
 
+def test_lone_surrogate_username_in_buffered_mode(redis_settings, clock, log_on, redis_client):
+    with override_settings(DEFENDER_ACCESS_LOG_MODE="buffered"):
+        service = get_service()
+        answers = [fail(service, "bad\ud800name") for _ in range(4)]
+        stream = service.backend.attempt_stream_key()
+    # The record rides in the failure pipeline, so an unencodable name must not stop it.
+    assert answers == [False, False, False, True]
+    usernames = [fields[b"username"] for _, fields in redis_client.xrange(stream)]
+    assert usernames == [b"bad?name"] * 4
+
+
 def test_entry_with_malformed_fields_gets_defaults():
     row = access_log.attempt_from_entry(
         {"time": "soon", "ip": "not-an-ip", "success": "maybe", "scope": "s" * 40}
@@ -435,8 +447,6 @@ def test_checks_are_registered():
 
 @pytest.mark.django_db
 def test_buffered_mode_without_stream_writes_inline(log_on, cache_settings, clock):
-    from drf_defender.service import get_service
-
     with override_settings(DEFENDER_ACCESS_LOG_MODE="buffered"):
         fail(get_service(), "alice")
     assert AccessAttempt.objects.count() == 1
