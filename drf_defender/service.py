@@ -327,7 +327,71 @@ class LockoutService:
             attempt.tracked = False
             attempt.degraded = True
             attempt.reservations = []
+        except LockedOut:
+            # A deny-list refusal has already sent the signal and resolved the attempt.
+            if not attempt.resolved:
+                attempt.resolved = True
+                self._send_attempt(signals.attempt_blocked, attempt, locked_out=True)
+            raise
         return attempt
+
+    def check(
+        self,
+        request: HttpRequest | None = None,
+        *,
+        username: str | None = None,
+        ip: str | None = None,
+        scope: str = SCOPE_LOGIN,
+        integration: str = "custom",
+    ) -> None:
+        """Raise :class:`LockedOut` if a subject of this identity is blocked or denied.
+
+        Unlike ``begin``, nothing is reserved or counted. ``begin`` caps the concurrent
+        checks of one subject at LIMIT + 1, which would refuse valid requests of a busy
+        client when a secret is checked on every request. ``check`` sets no such cap and
+        so does not bound racing guesses either: use it only for secrets too long to
+        guess, such as API tokens, and record a failed check with ``begin`` and
+        ``failed``. The backend outage policy applies as in ``begin``.
+        """
+        if ip is None and request is not None:
+            ip = identity.client_ip(request)
+        attempt = Attempt(
+            service=self,
+            scope=scope,
+            ip=ip,
+            username=username if isinstance(username, str) else None,
+            username_key=identity.username_identity(username),
+            integration=integration,
+            request=request,
+        )
+        try:
+            lists = self._current_lists()
+            if self._screen(attempt, lists):
+                return
+            policy = get_policy(scope)
+            shared = identity.ip_in_networks(ip, lists.shared)
+            subjects = self.subjects(policy, ip, attempt.username_key, shared)
+            current = now()
+            specs = [SubjectSpec.build(subject, policy) for subject in subjects]
+            states = self.backend.get_states(specs, current) if specs else []
+            self.outages.success()
+        except BackendUnavailable as error:
+            self._on_outage(error, "check")
+            return
+        blocked = [state for state in states if state.blocked]
+        if not blocked:
+            return
+        waits = [state.seconds_left(current) for state in blocked]
+        retry_after = None
+        if all(wait is not None for wait in waits):
+            retry_after = max(1, *(wait for wait in waits if wait is not None))
+        attempt.resolved = True
+        self._send_attempt(signals.attempt_blocked, attempt, locked_out=True)
+        raise LockedOut(
+            retry_after,
+            limit=min(policy.limit(state.subject.kind) for state in blocked),
+            status_code=defender_settings.LOCKOUT_STATUS_CODE,
+        )
 
     def _begin(self, attempt: Attempt) -> None:
         lists = self._current_lists()

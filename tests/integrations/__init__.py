@@ -1,0 +1,1 @@
+"""Tests of the DRF, SimpleJWT and dj-rest-auth integrations and the guard API."""
