@@ -1,0 +1,316 @@
+"""In-process measurements of one system: latency, Redis and SQL counts, CPU per guess.
+
+Run by benchmarks/run.py in a fresh process per system, with DJANGO_SETTINGS_MODULE
+naming the system's settings::
+
+    python -m benchmarks.inprocess --system plain --mode full --out results/plain.json
+
+Requests go through Django's test client to the system's /login/ view, against an
+in-memory SQLite database and the benchmark's Redis server on loopback. Each workload
+runs twice from a clean state: once with counters on (exact counts per request), once
+timed with nothing wrapped. ``--cpu`` measures instead the CPU time that one checked
+guess and one blocked guess cost with Django's default password hasher.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import statistics
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import django
+
+from benchmarks import common
+
+
+def _setup() -> None:
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)
+
+
+def create_users(count: int) -> None:
+    """Create ``count`` active users with PASSWORD and a DRF token each."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.hashers import make_password
+    from rest_framework.authtoken.models import Token
+
+    user_model = get_user_model()
+    encoded = make_password(common.PASSWORD)
+    batch = 2000
+    for start in range(0, count, batch):
+        users = [
+            user_model(username=common.username(index), password=encoded, is_active=True)
+            for index in range(start, min(count, start + batch))
+        ]
+        created = user_model.objects.bulk_create(users)
+        if not all(user.pk for user in created):
+            # Backends that do not return primary keys from bulk_create.
+            names = [user.username for user in users]
+            created = list(user_model.objects.filter(username__in=names))
+        Token.objects.bulk_create(Token(key=Token.generate_key(), user=user) for user in created)
+
+
+def redis_client() -> Any:
+    import redis
+    from django.conf import settings
+
+    return redis.Redis.from_url(settings.BENCH_REDIS_URL)
+
+
+def reset_state() -> None:
+    """Forget every count, block and attempt row, so that each run starts alike."""
+    from django.apps import apps
+    from django.conf import settings
+    from django.core.cache import caches
+    from django.test.signals import setting_changed
+
+    client = redis_client()
+    prefix = settings.BENCH_PREFIX
+    if os.environ.get("BENCH_REDIS_PRIVATE") == "1":
+        # The harness started this server for the benchmark alone.
+        client.flushdb()
+    else:
+        batch = []
+        for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+            batch.append(key)
+            if len(batch) >= 1000:
+                client.delete(*batch)
+                batch = []
+        if batch:
+            client.delete(*batch)
+    client.close()
+    for alias, config in settings.CACHES.items():
+        if config["BACKEND"].endswith("LocMemCache"):
+            caches[alias].clear()
+    for label in STATE_APPS:
+        if apps.is_installed(label):
+            for model in apps.get_app_config(label).get_models():
+                model.objects.all().delete()
+    if apps.is_installed("drf_defender"):
+        # Rebuild drf-defender's service and backend, dropping what they remember.
+        setting_changed.send(
+            sender=type(settings), setting="DEFENDER_BACKEND", value=None, enter=False
+        )
+
+
+STATE_APPS = ("defender", "axes", "drf_defender")
+
+
+def state_tables() -> list[str]:
+    """Return the tables of the apps that store attempts or blocks."""
+    from django.apps import apps
+
+    return [
+        model._meta.db_table
+        for label in STATE_APPS
+        if apps.is_installed(label)
+        for model in apps.get_app_config(label).get_models()
+    ]
+
+
+class Driver:
+    """Send login requests through Django's test client."""
+
+    def __init__(self) -> None:
+        from django.test import Client
+
+        self.client = Client()
+
+    @staticmethod
+    def body(name: str, password: str) -> bytes:
+        return json.dumps({"username": name, "password": password}).encode()
+
+    def send(self, name: str, password: str, ip: str) -> Any:
+        return self.client.post(
+            common.LOGIN_PATH,
+            data=self.body(name, password),
+            content_type="application/json",
+            REMOTE_ADDR=ip,
+        )
+
+    def prime(self, users: int) -> list[int]:
+        return [self.send(*request).status_code for request in common.priming_requests(users)]
+
+
+def _distribution(values: list[int]) -> dict[str, Any]:
+    counts = Counter(values)
+    return {
+        "min": min(values),
+        "max": max(values),
+        "mean": statistics.fmean(values),
+        "values": {str(value): counts[value] for value in sorted(counts)},
+    }
+
+
+def count_run(driver: Driver, workload: str, mode: common.Mode, users: int) -> dict[str, Any]:
+    """Send the counting pass and return exact per-request counts."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from benchmarks.counters import RedisCounter, command_delta, server_command_calls
+
+    reset_state()
+    primed = driver.prime(users) if workload == "blocked" else []
+    plan = common.Plan(workload, first=0, count=mode.count_requests, users=users)
+    requests = plan.requests()
+    client = redis_client()
+    before = server_command_calls(client)
+    round_trips: list[int] = []
+    commands: list[int] = []
+    queries: list[int] = []
+    command_names: Counter[str] = Counter()
+    statuses: Counter[int] = Counter()
+    with RedisCounter() as counter:
+        for name, password, ip in requests:
+            counter.reset()
+            with CaptureQueriesContext(connection) as captured:
+                response = driver.send(name, password, ip)
+            statuses[response.status_code] += 1
+            round_trips.append(counter.round_trips)
+            commands.append(counter.command_total)
+            command_names.update(counter.commands)
+            queries.append(len(captured.captured_queries))
+    after = server_command_calls(client)
+    client.close()
+    server = command_delta(before, after)
+    return {
+        "requests": len(requests),
+        "priming_statuses": primed,
+        "statuses": {str(code): count for code, count in sorted(statuses.items())},
+        "round_trips": _distribution(round_trips),
+        "commands": _distribution(commands),
+        "sql_queries": _distribution(queries),
+        "client_commands": dict(command_names),
+        "server_commands_per_request": sum(server.values()) / len(requests),
+        "server_commands": server,
+    }
+
+
+def timed_run(driver: Driver, workload: str, mode: common.Mode, users: int) -> dict[str, Any]:
+    """Send warm-up requests, then the timed requests; return latency statistics."""
+    reset_state()
+    if workload == "blocked":
+        driver.prime(users)
+    warmup = common.Plan(workload, first=mode.count_requests, count=mode.warmup, users=users)
+    for request in warmup.requests():
+        driver.send(*request)
+    plan = common.Plan(
+        workload, first=mode.count_requests + mode.warmup, count=mode.requests, users=users
+    )
+    prepared = [(driver.body(name, password), ip) for name, password, ip in plan.requests()]
+    post = driver.client.post
+    path = common.LOGIN_PATH
+    latencies: list[float] = []
+    statuses: Counter[int] = Counter()
+    gc.collect()
+    started = time.perf_counter()
+    for body, ip in prepared:
+        t0 = time.perf_counter_ns()
+        response = post(path, data=body, content_type="application/json", REMOTE_ADDR=ip)
+        latencies.append((time.perf_counter_ns() - t0) / 1000.0)
+        statuses[response.status_code] += 1
+    elapsed = time.perf_counter() - started
+    return {
+        "requests": len(prepared),
+        "statuses": {str(code): count for code, count in sorted(statuses.items())},
+        "median_us": statistics.median(latencies),
+        "p99_us": common.percentile(latencies, 0.99),
+        "mean_us": statistics.fmean(latencies),
+        "elapsed_s": elapsed,
+    }
+
+
+def cpu_run(mode: common.Mode, users: int) -> dict[str, Any]:
+    """Return CPU seconds per checked guess and per blocked guess (default hasher)."""
+    from django.conf import settings
+
+    reset_state()
+    driver = Driver()
+    checked_cpu: list[float] = []
+    checked_wall: list[float] = []
+    statuses: Counter[int] = Counter()
+    plan = common.Plan("failure", first=0, count=mode.cpu_checked, users=users)
+    for request in plan.requests():
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        response = driver.send(*request)
+        checked_cpu.append(time.process_time() - cpu0)
+        checked_wall.append(time.perf_counter() - wall0)
+        statuses[response.status_code] += 1
+    primed = driver.prime(users)
+    blocked_cpu: list[float] = []
+    blocked_statuses: Counter[int] = Counter()
+    plan = common.Plan("blocked", first=mode.cpu_checked, count=mode.cpu_blocked, users=users)
+    for request in plan.requests():
+        cpu0 = time.process_time()
+        response = driver.send(*request)
+        blocked_cpu.append(time.process_time() - cpu0)
+        blocked_statuses[response.status_code] += 1
+    checked = statistics.fmean(checked_cpu)
+    blocked = statistics.fmean(blocked_cpu)
+    return {
+        "hasher": settings.PASSWORD_HASHERS[0],
+        "checked_requests": len(checked_cpu),
+        "checked_cpu_ms": checked * 1000,
+        "checked_wall_ms": statistics.fmean(checked_wall) * 1000,
+        "checked_statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "priming_statuses": primed,
+        "blocked_requests": len(blocked_cpu),
+        "blocked_cpu_ms": blocked * 1000,
+        "blocked_statuses": {str(k): v for k, v in sorted(blocked_statuses.items())},
+        "ratio": checked / blocked if blocked > 0 else None,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--system", required=True, choices=sorted(common.SYSTEMS_BY_NAME))
+    parser.add_argument("--mode", default="full", choices=sorted(common.MODES))
+    parser.add_argument("--workloads", default=",".join(common.WORKLOADS))
+    parser.add_argument("--cpu", action="store_true", help="measure CPU per guess instead")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+
+    mode = common.MODES[args.mode]
+    system = common.SYSTEMS_BY_NAME[args.system]
+    expected = common.settings_module(system)
+    if os.environ.get("DJANGO_SETTINGS_MODULE") != expected:
+        parser.error(f"run with DJANGO_SETTINGS_MODULE={expected}")
+    _setup()
+
+    result: dict[str, Any] = {"system": system.name}
+    if args.cpu:
+        users = mode.cpu_checked + mode.cpu_blocked + common.FAILURE_LIMIT + 2
+        create_users(users)
+        result["cpu"] = cpu_run(mode, users)
+    else:
+        users = mode.count_requests + mode.warmup + mode.requests + common.FAILURE_LIMIT + 2
+        create_users(users)
+        driver = Driver()
+        workloads: dict[str, Any] = {}
+        for workload in args.workloads.split(","):
+            workloads[workload] = {
+                "counts": count_run(driver, workload, mode, users),
+                "timing": timed_run(driver, workload, mode, users),
+            }
+            timing = workloads[workload]["timing"]
+            print(
+                f"  {system.name:28} {workload:8} median {timing['median_us']:8.0f} us"
+                f"  p99 {timing['p99_us']:8.0f} us  statuses {timing['statuses']}",
+                flush=True,
+            )
+        result["workloads"] = workloads
+    common.write_json(args.out, result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

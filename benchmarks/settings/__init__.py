@@ -1,0 +1,1 @@
+"""One Django settings module per benchmarked system; ``base`` holds what they share."""
