@@ -14,3 +14,11 @@ class DefenderConfig(AppConfig):
         from .receivers import connect as connect_access_log  # imports the log's checks too
 
         connect_access_log()
+
+        from .admin_api import checks as admin_api_checks  # noqa: F401 - registers its check
+
+        try:
+            from . import openapi  # noqa: F401 - registers the drf-spectacular extensions
+        except ImportError:
+            # Without drf-spectacular there is no schema to document.
+            pass
