@@ -103,14 +103,15 @@ def actor_name(command: str) -> str:
 
 
 def printable(value: object) -> str:
-    """Return ``value`` as one table cell: control characters escaped, cut to the max width.
+    """Return ``value`` as one table cell, escaped and cut to the maximum width.
 
-    Usernames, paths and user agents come from clients; escaping keeps them from
-    moving the cursor or changing colours in the operator's terminal.
+    An empty value becomes "-". Control and separator characters other than the space
+    are written as Python escapes, because usernames, paths and user agents come from
+    clients and could otherwise move the cursor or change colours in the terminal.
     """
-    if value is None:
+    text = "" if value is None else str(value)
+    if not text:
         return "-"
-    text = str(value)
     if any(unicodedata.category(char)[0] in "CZ" and char != " " for char in text):
         text = "".join(
             char
