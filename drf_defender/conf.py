@@ -113,9 +113,15 @@ DEFAULTS: dict[str, Any] = {
     "NOTIFY_USER_ON_LOCKOUT": False,
     "NOTIFY_EMAIL_SUBJECT_TEMPLATE": "drf_defender/lockout_email_subject.txt",
     "NOTIFY_EMAIL_BODY_TEMPLATE": "drf_defender/lockout_email_body.txt",
+    # Send that email from a background thread, so that the time a mail server takes
+    # never shows in the lockout response (it would tell existing accounts apart).
+    "NOTIFY_EMAIL_BACKGROUND": True,
     # Limits of the password-reset scope, counted apart from logins.
     "PASSWORD_RESET_LIMIT": 3,
     "PASSWORD_RESET_COOLOFF_TIME": 3600,
+    # Lift a login block of a user's username and email when that user completes a
+    # password reset through a drf-defender reset view.
+    "PASSWORD_RESET_UNBLOCKS_LOGIN": True,
     # Show usernames and IPs in full in log messages instead of masked.
     "LOG_FULL_IDENTITIES": False,
     # How attempt rows are written when STORE_ACCESS_ATTEMPTS is on: "inline" (one INSERT
