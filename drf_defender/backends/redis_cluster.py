@@ -19,9 +19,13 @@ Differences from a single server, all handled here:
 - RedisCluster reads the topology when it is built, so the client is built on first use:
   a cluster that is down when the process starts is an outage, not a start-up error.
 
-NOTE: a call for several subjects is not atomic across nodes. If one node fails while
-another answers, the reservations that the healthy node made stay counted until the
-attempt window ends, so such a client may reach a lockout one failure early.
+- A call for several subjects is not atomic across nodes: when one node fails, the
+  scripts sent to the others have run. ``reserve`` gives back the reservations that
+  succeeded before it reports the outage, so a node failure does not count failures
+  against subjects on healthy nodes.
+
+NOTE: if giving back fails too, or redis-py raises instead of returning the per-command
+replies, those reservations stay counted until the attempt window ends.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ from redis.retry import Retry
 from ..conf import defender_settings
 from ..exceptions import BackendUnavailable
 from .addresses import parse_addresses
-from .base import FailureOutcome
+from .base import FailureOutcome, Reservation, ReserveStatus, SubjectSpec
 from .redis import RedisBackend
 
 logger = logging.getLogger(__name__)
@@ -66,7 +70,7 @@ def cluster_options_from_settings() -> tuple[list[ClusterNode], dict[str, Any]]:
             "DEFENDER_REDIS_CLUSTER_NODES", defender_settings.REDIS_CLUSTER_NODES
         )
     except ValueError as error:
-        raise ImproperlyConfigured(str(error)) from error
+        raise ImproperlyConfigured(f"{error}.") from error
     options: dict[str, Any] = {
         "socket_timeout": defender_settings.REDIS_SOCKET_TIMEOUT,
         "socket_connect_timeout": defender_settings.REDIS_CONNECT_TIMEOUT,
@@ -154,6 +158,18 @@ class _QueuedCalls:
         return queue
 
 
+class PartialPipelineError(redis.RedisError):
+    """Some commands of a cluster pipeline failed after others had run.
+
+    ``replies`` holds one entry per queued command: its reply, or its exception.
+    """
+
+    def __init__(self, error: Exception, replies: list[Any]) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.replies = replies
+
+
 class RedisClusterBackend(RedisBackend):
     """Counters and blocks in a Redis Cluster, following its failovers."""
 
@@ -188,9 +204,11 @@ class RedisClusterBackend(RedisBackend):
             again = self._send([self._as_eval(queued.calls[i]) for i in missing])
             for position, reply in zip(missing, again, strict=True):
                 replies[position] = reply
-        for reply in replies:
-            if isinstance(reply, Exception):
-                raise reply
+        errors = [reply for reply in replies if isinstance(reply, Exception)]
+        if errors and len(errors) < len(replies):
+            raise PartialPipelineError(errors[0], replies)
+        if errors:
+            raise errors[0]
         return replies
 
     def _send(self, calls: Sequence[QueuedCall]) -> list[Any]:
@@ -202,6 +220,36 @@ class RedisClusterBackend(RedisBackend):
     def _as_eval(self, call: QueuedCall) -> QueuedCall:
         name, (_command, sha, *rest), kwargs = call
         return name, ("EVAL", self._sources_by_sha[sha], *rest), kwargs
+
+    def reserve(
+        self, specs: Sequence[SubjectSpec], now: float
+    ) -> tuple[list[Reservation], str | None]:
+        try:
+            return super().reserve(specs, now)
+        except BackendUnavailable as error:
+            if isinstance(error.__cause__, PartialPipelineError):
+                self._give_back(specs, error.__cause__.replies, now)
+            raise
+
+    def _give_back(self, specs: Sequence[SubjectSpec], replies: list[Any], now: float) -> None:
+        # RedisBackend.reserve queues one reserve script per spec, in order, then the
+        # lists version; a reply of (status, ...) with status RESERVED counted a slot.
+        reserved = [
+            spec
+            for spec, reply in zip(specs, replies, strict=False)
+            if not isinstance(reply, Exception) and int(reply[0]) == ReserveStatus.RESERVED
+        ]
+        if not reserved:
+            return
+        try:
+            self.release(reserved, now)
+        except BackendUnavailable as error:
+            logger.warning(
+                "drf-defender could not give back %d reservations after a cluster node "
+                "failed; they stay counted until the attempt window ends: %s",
+                len(reserved),
+                error,
+            )
 
     def _index_blocks(self, outcomes: Sequence[FailureOutcome], now: float) -> None:
         # The blocks are stored and enforced already; a failed index update only hides

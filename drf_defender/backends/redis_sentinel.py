@@ -31,7 +31,7 @@ def sentinel_from_settings() -> tuple[Sentinel, Any]:
     try:
         sentinels = parse_addresses("DEFENDER_REDIS_SENTINELS", defender_settings.REDIS_SENTINELS)
     except ValueError as error:
-        raise ImproperlyConfigured(str(error)) from error
+        raise ImproperlyConfigured(f"{error}.") from error
     service_name = defender_settings.REDIS_SENTINEL_SERVICE_NAME
     if not isinstance(service_name, str) or not service_name:
         raise ImproperlyConfigured(
