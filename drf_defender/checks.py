@@ -291,3 +291,155 @@ def check_identity(**kwargs: Any) -> list[CheckMessage]:
             )
         )
     return messages
+
+
+BACKEND_SENTINEL = "drf_defender.backends.redis_sentinel.RedisSentinelBackend"
+BACKEND_CLUSTER = "drf_defender.backends.redis_cluster.RedisClusterBackend"
+
+
+@register("drf_defender")
+def check_redis_topology(**kwargs: Any) -> list[CheckMessage]:
+    """Reject Sentinel and Cluster settings that the chosen backend would ignore or misread."""
+    from .backends.redis_cluster import RedisClusterBackend
+    from .backends.redis_sentinel import RedisSentinelBackend
+
+    path = defender_settings.BACKEND
+    try:
+        backend_class = import_string(path)
+    except ImportError:
+        return []  # check_backend reports the import error.
+    is_class = isinstance(backend_class, type)
+    uses_sentinel = is_class and issubclass(backend_class, RedisSentinelBackend)
+    uses_cluster = is_class and issubclass(backend_class, RedisClusterBackend)
+    messages: list[CheckMessage] = []
+    sentinels = defender_settings.REDIS_SENTINELS
+    nodes = defender_settings.REDIS_CLUSTER_NODES
+    if sentinels and nodes:
+        messages.append(
+            Error(
+                "DEFENDER_REDIS_SENTINELS and DEFENDER_REDIS_CLUSTER_NODES are both set; a "
+                "backend uses either Redis Sentinel or Redis Cluster.",
+                hint="Keep the setting of the topology that you run and remove the other.",
+                id="drf_defender.E016",
+            )
+        )
+    if sentinels and not uses_sentinel:
+        messages.append(_ignored_setting("REDIS_SENTINELS", path, BACKEND_SENTINEL))
+    if nodes and not uses_cluster:
+        messages.append(_ignored_setting("REDIS_CLUSTER_NODES", path, BACKEND_CLUSTER))
+    if (uses_sentinel or uses_cluster) and defender_settings.REDIS_NAME:
+        messages.append(
+            Error(
+                f"DEFENDER_REDIS_NAME is {defender_settings.REDIS_NAME!r}, but {path} builds "
+                "its own client and ignores it.",
+                hint="Remove DEFENDER_REDIS_NAME, or use "
+                f"{BACKEND_REDIS!r} to reuse the client of a CACHES alias (such as a "
+                "django-redis Sentinel alias).",
+                id="drf_defender.E016",
+            )
+        )
+    if uses_sentinel:
+        messages.extend(_check_sentinel())
+    if uses_cluster:
+        messages.extend(_check_cluster())
+    return messages
+
+
+def _ignored_setting(name: str, path: str, backend: str) -> CheckMessage:
+    return Error(
+        f"DEFENDER_{name} is set, but DEFENDER_BACKEND is {path!r}, which ignores it, so "
+        "drf-defender would use DEFENDER_REDIS_URL or the cache instead.",
+        hint=f"Set DEFENDER_BACKEND = {backend!r}, or remove DEFENDER_{name}.",
+        id="drf_defender.E016",
+    )
+
+
+def _options_errors(name: str, check_id: str) -> list[CheckMessage]:
+    value = getattr(defender_settings, name)
+    if isinstance(value, dict):
+        return []
+    return [
+        Error(
+            f"DEFENDER_{name} is {value!r}; it must be a dict of redis-py keyword arguments.",
+            hint=f"Write DEFENDER_{name} = {{}} or, for example, {{'password': '...'}}.",
+            id=check_id,
+        )
+    ]
+
+
+def _check_sentinel() -> list[CheckMessage]:
+    from redis.sentinel import SentinelManagedConnection
+
+    from .backends.addresses import parse_addresses
+
+    messages: list[CheckMessage] = []
+    try:
+        parse_addresses("DEFENDER_REDIS_SENTINELS", defender_settings.REDIS_SENTINELS)
+    except ValueError as error:
+        messages.append(
+            Error(
+                f"{error}.",
+                hint="List the sentinels, for example "
+                "DEFENDER_REDIS_SENTINELS = [('sentinel-1', 26379), ('sentinel-2', 26379)].",
+                id="drf_defender.E017",
+            )
+        )
+    service_name = defender_settings.REDIS_SENTINEL_SERVICE_NAME
+    if not isinstance(service_name, str) or not service_name:
+        messages.append(
+            Error(
+                f"DEFENDER_REDIS_SENTINEL_SERVICE_NAME is {service_name!r}; RedisSentinelBackend "
+                "needs the name of the master that the sentinels monitor.",
+                hint="Use the name from 'sentinel monitor <name> <host> <port> <quorum>', "
+                "for example 'mymaster'.",
+                id="drf_defender.E017",
+            )
+        )
+    messages.extend(_options_errors("REDIS_SENTINEL_OPTIONS", "drf_defender.E017"))
+    messages.extend(_options_errors("REDIS_OPTIONS", "drf_defender.E017"))
+    options = defender_settings.REDIS_OPTIONS
+    connection_class = options.get("connection_class") if isinstance(options, dict) else None
+    if connection_class is not None and not (
+        isinstance(connection_class, type)
+        and issubclass(connection_class, SentinelManagedConnection)
+    ):
+        messages.append(
+            Error(
+                "DEFENDER_REDIS_OPTIONS['connection_class'] is not a subclass of "
+                "redis.sentinel.SentinelManagedConnection, so the client would not follow a "
+                "failover.",
+                hint="Remove 'connection_class', or subclass SentinelManagedConnection.",
+                id="drf_defender.E017",
+            )
+        )
+    return messages
+
+
+def _check_cluster() -> list[CheckMessage]:
+    from .backends.addresses import parse_addresses
+
+    messages: list[CheckMessage] = []
+    try:
+        parse_addresses("DEFENDER_REDIS_CLUSTER_NODES", defender_settings.REDIS_CLUSTER_NODES)
+    except ValueError as error:
+        messages.append(
+            Error(
+                f"{error}.",
+                hint="List one or more nodes of the cluster, for example "
+                "DEFENDER_REDIS_CLUSTER_NODES = [('redis-1', 6379), ('redis-2', 6379)].",
+                id="drf_defender.E018",
+            )
+        )
+    for name in ("REDIS_OPTIONS", "REDIS_CLUSTER_OPTIONS"):
+        errors = _options_errors(name, "drf_defender.E018")
+        messages.extend(errors)
+        if not errors and getattr(defender_settings, name).get("db", 0):
+            messages.append(
+                Error(
+                    f"DEFENDER_{name} sets 'db', but a Redis Cluster has database 0 only.",
+                    hint=f"Remove 'db' from DEFENDER_{name}; the key prefix keeps "
+                    "drf-defender's keys apart.",
+                    id="drf_defender.E018",
+                )
+            )
+    return messages
