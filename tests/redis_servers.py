@@ -314,11 +314,19 @@ SETTLE_TIMEOUT = 30.0
 FAST_SYNC_ARGS = ("--repl-diskless-sync-delay", "0")
 
 
-def admin_client(port: int, timeout: float = 2.0) -> redis.Redis:
+def admin_client(
+    port: int,
+    timeout: float = 2.0,
+    *,
+    username: str | None = None,
+    password: str | None = None,
+) -> redis.Redis:
     """Return a client for one throwaway server or sentinel, for set-up commands."""
     return redis.Redis(
         host=LOOPBACK,
         port=port,
+        username=username,
+        password=password,
         socket_connect_timeout=timeout,
         socket_timeout=timeout,
         retry=no_retry(),
@@ -624,6 +632,10 @@ class LocalSentinelGroup:
         self.binary = binary
         self.servers: list[RedisServer] = []
         self.sentinels: list[SentinelServer] = []
+        # Credentials that require_passwords() set, for this group's own set-up commands.
+        self.data_password: str | None = None
+        self.sentinel_user: str | None = None
+        self.sentinel_password: str | None = None
 
     @property
     def sentinel_addresses(self) -> list[tuple[str, int]]:
@@ -665,13 +677,51 @@ class LocalSentinelGroup:
             raise
         return self
 
+    def sentinel_client(self, port: int) -> redis.Redis:
+        return admin_client(port, username=self.sentinel_user, password=self.sentinel_password)
+
+    def server_client(self, port: int) -> redis.Redis:
+        return admin_client(port, password=self.data_password)
+
+    def require_passwords(
+        self, data_password: str, sentinel_user: str, sentinel_password: str
+    ) -> None:
+        """Protect the servers with ``data_password`` and the sentinels with an ACL user.
+
+        Set at run time rather than in the configs, so that the start-up PING of
+        RedisServer needs no password and no password passes through config parsing.
+        The sentinels keep reaching the servers, the replica its master, and each
+        sentinel its peers. The default user of the sentinels is switched off.
+        """
+        for replica in self.servers[1:]:
+            assert replica.port is not None
+            self.server_client(replica.port).config_set("masterauth", data_password)
+        for server in self.servers:
+            assert server.port is not None
+            self.server_client(server.port).config_set("requirepass", data_password)
+        self.data_password = data_password
+        for sentinel in self.sentinels:
+            assert sentinel.port is not None
+            client = self.sentinel_client(sentinel.port)
+            client.execute_command("SENTINEL", "SET", self.service_name, "auth-pass", data_password)
+            client.execute_command(
+                "ACL", "SETUSER", sentinel_user, "on", f">{sentinel_password}", "+@all", "~*", "&*"
+            )
+            client.execute_command("SENTINEL", "CONFIG", "SET", "sentinel-user", sentinel_user)
+            client.execute_command("SENTINEL", "CONFIG", "SET", "sentinel-pass", sentinel_password)
+        for sentinel in self.sentinels:
+            assert sentinel.port is not None
+            self.sentinel_client(sentinel.port).execute_command("ACL", "SETUSER", "default", "off")
+        self.sentinel_user = sentinel_user
+        self.sentinel_password = sentinel_password
+
     def is_settled(self) -> bool:
         """Return whether every sentinel sees the master, every replica and its peers."""
 
         def check() -> bool:
             for sentinel in self.sentinels:
                 assert sentinel.port is not None
-                state = admin_client(sentinel.port).sentinel_master(self.service_name)
+                state = self.sentinel_client(sentinel.port).sentinel_master(self.service_name)
                 if state["is_sdown"] or state["is_odown"]:
                     return False
                 if int(state["num-slaves"]) < self.replica_count:
@@ -680,7 +730,7 @@ class LocalSentinelGroup:
                     return False
             for replica in self.servers[1:]:
                 if replica.is_running() and replica.port is not None:
-                    replication = admin_client(replica.port).info("replication")
+                    replication = self.server_client(replica.port).info("replication")
                     if replication.get("master_link_status") != "up":
                         return False
             return True
@@ -693,7 +743,7 @@ class LocalSentinelGroup:
             if not sentinel.is_running() or sentinel.port is None:
                 continue
             try:
-                address = admin_client(sentinel.port).sentinel_get_master_addr_by_name(
+                address = self.sentinel_client(sentinel.port).sentinel_get_master_addr_by_name(
                     self.service_name
                 )
             except (redis.RedisError, OSError):
