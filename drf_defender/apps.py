@@ -15,6 +15,12 @@ class DefenderConfig(AppConfig):
 
         connect_access_log()
 
+        from . import notifications, signals
+
+        signals.lockout.connect(
+            notifications.notify_user_on_lockout, dispatch_uid="drf_defender.notify_user_on_lockout"
+        )
+
         from .admin_api import checks as admin_api_checks  # noqa: F401 - registers its check
 
         try:
