@@ -116,7 +116,7 @@ package-check: $(VENV_STAMP)
 	$(VENV)/bin/twine check --strict "$$tmp"/dist/*; \
 	$(PYTHON) -m venv "$$tmp/venv"; \
 	"$$tmp/venv/bin/python" -m pip install --quiet "$$tmp"/dist/*.whl; \
-	"$$tmp/venv/bin/python" -m zipfile -l "$$tmp"/dist/*.whl | grep -q '$(PACKAGE)/py.typed'; \
+	"$$tmp/venv/bin/python" -m zipfile -l "$$tmp"/dist/*.whl | grep '$(PACKAGE)/py.typed' >/dev/null; \
 	"$$tmp/venv/bin/python" -c 'import drf_defender; print("imported", drf_defender.__name__)'; \
 	"$$tmp/venv/bin/python" -c 'import importlib.util as u; \
 		extra = [n for n in ("dj_rest_auth", "rest_framework_simplejwt", "celery") if u.find_spec(n)]; \
