@@ -25,6 +25,7 @@ from redis.cluster import ClusterNode, RedisCluster
 from redis.crc import key_slot
 from redis.retry import Retry
 
+from drf_defender.access_log_drain import drain, stream_status
 from drf_defender.backends.addresses import parse_address, parse_addresses
 from drf_defender.backends.base import ReserveStatus, SubjectSpec
 from drf_defender.backends.redis_cluster import LazyClusterClient, RedisClusterBackend
@@ -39,6 +40,7 @@ from drf_defender.keys import (
     lists_version_key,
     subject_key,
 )
+from drf_defender.models import AccessAttempt
 from drf_defender.service import get_service
 from tests.defender_fixtures import CLUSTER_BACKEND, topology_prefix
 from tests.failover_support import MAX_LOGIN_SECONDS, login, probe_until_counted, wait_for
@@ -463,6 +465,22 @@ def test_run_time_lists_on_cluster(clock):
     service.invalidate_lists()
     assert login("mallory", ATTACKER, correct=True) == "locked"
     assert service.get_lists()["username_deny"] == {"mallory"}
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("cluster_settings")
+def test_buffered_access_log_drains_from_cluster(clock):
+    with override_settings(
+        DEFENDER_ACCESS_LOG_MODE="buffered", DEFENDER_STORE_ACCESS_ATTEMPTS=True
+    ):
+        assert login("alice", ATTACKER) == "bad"
+        assert login("alice", ATTACKER, correct=True) == "ok"
+        backend = get_service().backend
+        assert stream_status(backend)["length"] == 2
+        report = drain(backend)
+        assert report.stored == 2
+        assert sorted(AccessAttempt.objects.values_list("login_valid", flat=True)) == [False, True]
+        assert stream_status(backend)["length"] == 0
 
 
 # --- racing requests -------------------------------------------------------------------
