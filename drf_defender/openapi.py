@@ -3,7 +3,7 @@
 Importing this module (``DefenderConfig.ready()`` does it when drf-spectacular is
 installed) registers two authentication extensions, so that
 ``DefenderBasicAuthentication`` and ``DefenderTokenAuthentication`` appear as the
-``basicAuth`` and token security schemes of a project's schema.
+``defenderBasicAuth`` and ``defenderTokenAuth`` security schemes of a project's schema.
 
 The lockout response needs the project's schema class: set
 ``REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "drf_defender.openapi.DefenderAutoSchema"``,
@@ -97,7 +97,9 @@ class DefenderBasicAuthenticationScheme(NamedTargetMixin, OpenApiAuthenticationE
     """HTTP Basic, as ``DefenderBasicAuthentication`` and its subclasses accept it."""
 
     target_class = "drf_defender.integrations.rest_framework.DefenderBasicAuthentication"
-    name = "basicAuth"
+    # drf-spectacular refuses one component name for two classes, so DRF's own
+    # "basicAuth" cannot be shared when a project uses both classes.
+    name = "defenderBasicAuth"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
         return {"type": "http", "scheme": "basic"}
@@ -107,13 +109,12 @@ class DefenderTokenAuthenticationScheme(NamedTargetMixin, OpenApiAuthenticationE
     """DRF's token header, as ``DefenderTokenAuthentication`` and its subclasses accept it."""
 
     target_class = "drf_defender.integrations.rest_framework.DefenderTokenAuthentication"
-    name = "tokenAuth"
+    name = "defenderTokenAuth"
 
     def __init__(self, target: Any) -> None:
         super().__init__(target)
         keyword = str(getattr(target, "keyword", "Token"))
-        # The name of DRF's own token scheme when the definitions agree, so that one
-        # scheme serves both; a subclass with another keyword gets a scheme of its own.
+        # A subclass with another keyword sends another header, so it gets its own scheme.
         if keyword != "Token":
             self.name = f"defender{keyword.capitalize()}TokenAuth"
         self.keyword = keyword

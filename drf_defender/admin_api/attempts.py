@@ -16,7 +16,7 @@ from ..keys import KINDS
 from ..models import AccessAttempt
 from ..service import admin_username_key, now
 from . import serializers as s
-from .schema import TAG_ATTEMPTS, TAG_SUMMARY, WWW_AUTHENTICATE, responses
+from .schema import TAG_ATTEMPTS, TAG_SUMMARY, WWW_AUTHENTICATE, ok, responses
 from .views import AdminAPIView, page_links
 
 #: Windows of the summary: name and length in seconds.
@@ -77,7 +77,9 @@ class AttemptListView(AdminAPIView):
         description="Rows of the access-attempt log, filtered, ordered and paginated.",
         tags=[TAG_ATTEMPTS],
         parameters=[s.AttemptQuerySerializer, WWW_AUTHENTICATE],
-        responses=responses({200: s.AttemptPageSerializer}, backend=False),
+        responses=responses(
+            {200: ok(s.AttemptPageSerializer, "One page of attempts.")}, backend=False
+        ),
     )
     def get(self, request: Request) -> Response:
         params = self.query(s.AttemptQuerySerializer)
@@ -109,7 +111,10 @@ class AttemptDetailView(AdminAPIView):
         tags=[TAG_ATTEMPTS],
         parameters=[ATTEMPT_ID, WWW_AUTHENTICATE],
         responses=responses(
-            {200: s.AttemptSerializer}, bad_request=False, not_found=True, backend=False
+            {200: ok(s.AttemptSerializer, "The attempt.")},
+            bad_request=False,
+            not_found=True,
+            backend=False,
         ),
     )
     def get(self, request: Request, id: str) -> Response:
@@ -147,7 +152,7 @@ class SummaryView(AdminAPIView):
         ),
         tags=[TAG_SUMMARY],
         parameters=[s.SummaryQuerySerializer, WWW_AUTHENTICATE],
-        responses=responses({200: s.SummarySerializer}),
+        responses=responses({200: ok(s.SummarySerializer, "The summary.")}),
     )
     def get(self, request: Request) -> Response:
         scope = self.query(s.SummaryQuerySerializer)["scope"]

@@ -68,6 +68,11 @@ WWW_AUTHENTICATE = OpenApiParameter(
 )
 
 
+def ok(serializer: Any, description: str) -> OpenApiResponse:
+    """Describe a success response."""
+    return OpenApiResponse(response=serializer, description=description)
+
+
 def responses(
     success: dict[int, Any],
     *,

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
@@ -44,6 +44,7 @@ from .schema import (
     TAG_LISTS,
     TAG_STATUS,
     WWW_AUTHENTICATE,
+    ok,
     responses,
 )
 
@@ -258,7 +259,7 @@ class BlockListView(AdminAPIView):
         ),
         tags=[TAG_BLOCKS],
         parameters=[s.BlockListQuerySerializer, WWW_AUTHENTICATE],
-        responses=responses({200: s.BlockPageSerializer}),
+        responses=responses({200: ok(s.BlockPageSerializer, "One page of blocked subjects.")}),
     )
     def get(self, request: Request) -> Response:
         params = self.query(s.BlockListQuerySerializer)
@@ -293,7 +294,7 @@ class BlockListView(AdminAPIView):
         tags=[TAG_BLOCKS],
         request=s.BlockRequestSerializer,
         parameters=[WWW_AUTHENTICATE],
-        responses=responses({201: s.SubjectStateSerializer}),
+        responses=responses({201: ok(s.SubjectStateSerializer, "The subject is blocked.")}),
     )
     def post(self, request: Request) -> Response:
         data = self.body(s.BlockRequestSerializer)
@@ -325,7 +326,9 @@ class UnblockView(AdminAPIView):
         tags=[TAG_BLOCKS],
         request=s.UnblockRequestSerializer,
         parameters=[WWW_AUTHENTICATE],
-        responses=responses({200: s.UnblockResultSerializer}),
+        responses=responses(
+            {200: ok(s.UnblockResultSerializer, "What was cleared and what stays blocked.")}
+        ),
     )
     def post(self, request: Request) -> Response:
         data = self.body(s.UnblockRequestSerializer)
@@ -391,7 +394,7 @@ class UnblockAllView(AdminAPIView):
         tags=[TAG_BLOCKS],
         request=s.UnblockAllRequestSerializer,
         parameters=[WWW_AUTHENTICATE],
-        responses=responses({200: s.UnblockAllResultSerializer}),
+        responses=responses({200: ok(s.UnblockAllResultSerializer, "The subjects unblocked.")}),
     )
     def post(self, request: Request) -> Response:
         data = self.body(s.UnblockAllRequestSerializer)
@@ -472,7 +475,7 @@ class IdentityStatusView(AdminAPIView):
         ),
         tags=[TAG_STATUS],
         parameters=[s.StatusQuerySerializer, WWW_AUTHENTICATE],
-        responses=responses({200: s.IdentityStatusSerializer}),
+        responses=responses({200: ok(s.IdentityStatusSerializer, "The identity's subjects.")}),
     )
     def get(self, request: Request) -> Response:
         params = self.query(s.StatusQuerySerializer)
@@ -572,7 +575,9 @@ class ListsView(AdminAPIView):
         ),
         tags=[TAG_LISTS],
         parameters=[WWW_AUTHENTICATE],
-        responses=responses({200: s.ListSerializer(many=True)}, bad_request=False),
+        responses=responses(
+            {200: ok(s.ListSerializer(many=True), "The four lists.")}, bad_request=False
+        ),
     )
     def get(self, request: Request) -> Response:
         lists = self.service.get_lists()
@@ -587,7 +592,9 @@ class ListDetailView(ListMixin, AdminAPIView):
         description="One run-time list with its entries and its configured entries.",
         tags=[TAG_LISTS],
         parameters=[LIST_NAME_PARAMETER, WWW_AUTHENTICATE],
-        responses=responses({200: s.ListSerializer}, bad_request=False, not_found=True),
+        responses=responses(
+            {200: ok(s.ListSerializer, "The list.")}, bad_request=False, not_found=True
+        ),
     )
     def get(self, request: Request, name: str) -> Response:
         name = self.list_name(name)
@@ -610,8 +617,8 @@ class ListEntriesView(ListMixin, AdminAPIView):
         parameters=[LIST_NAME_PARAMETER, WWW_AUTHENTICATE],
         responses=responses(
             {
-                200: OpenApiResponse(s.ListChangeSerializer, description="Already listed."),
-                201: OpenApiResponse(s.ListChangeSerializer, description="Added."),
+                200: ok(s.ListChangeSerializer, "An equivalent entry was already listed."),
+                201: ok(s.ListChangeSerializer, "The entry was added."),
             },
             not_found=True,
         ),
@@ -639,7 +646,9 @@ class ListEntriesView(ListMixin, AdminAPIView):
         ),
         tags=[TAG_LISTS],
         parameters=[LIST_NAME_PARAMETER, s.ListEntryQuerySerializer, WWW_AUTHENTICATE],
-        responses=responses({200: s.ListChangeSerializer}, not_found=True),
+        responses=responses(
+            {200: ok(s.ListChangeSerializer, "The entry was removed.")}, not_found=True
+        ),
     )
     def delete(self, request: Request, name: str) -> Response:
         name = self.list_name(name)
