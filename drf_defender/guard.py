@@ -25,9 +25,9 @@ The function pair::
 (:data:`FAILURE_EXCEPTIONS`) leaving the block records a failed check and is re-raised,
 unless that failure locks the client out: then :class:`~drf_defender.exceptions.LockedOut`
 is raised instead. Any other exception gives the reservation back (``abandon``). A block
-that ends normally must have called ``attempt.succeeded()`` or ``attempt.failed()``;
-if it called neither, nothing is counted and a warning is logged and issued, so that a
-forgotten call shows up in tests and logs.
+that ends normally must have called ``attempt.succeeded()`` or ``attempt.failed()``.
+If it called neither, nothing is counted, and a warning is both logged and issued as
+:class:`UnresolvedAttemptWarning`, so that a forgotten call shows up in tests and logs.
 
 Validate the shape of the input (missing fields) before entering the block: a
 ``ValidationError`` inside it counts as a failed check.
@@ -73,10 +73,10 @@ FAILURE_EXCEPTIONS: tuple[type[BaseException], ...] = (
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: Maximum length of a username passed on to the authentication backends. No user model
-#: field is that long (Django's username has 150 characters, an email address at most
-#: 254), and some lookups fail on much longer values: SQLite rejects LIKE patterns over
-#: 50 000 bytes, which case-insensitive lookups such as django-allauth's build.
+#: Maximum length of a username passed on to the authentication backends. Django's
+#: username field has 150 characters and an email address at most 254. Much longer
+#: values break some lookups, because SQLite rejects LIKE patterns over 50 000 bytes,
+#: and case-insensitive lookups such as django-allauth's build such patterns.
 MAX_BACKEND_USERNAME_LENGTH = 1024
 
 
@@ -211,13 +211,13 @@ def protected(
 def username_for_backends(username: str) -> str:
     """Return ``username`` cut to :data:`MAX_BACKEND_USERNAME_LENGTH` characters.
 
-    Pass the result to ``authenticate()`` and the full value to ``begin``/``protect``:
-    the attempt then counts under the full username (stored as a bounded hash), while
-    the backends look up a value that matches no account and fails like any unknown
-    username, with the integration's usual error.
+    Pass the result to ``authenticate()`` and the full value to ``begin`` or ``protect``.
+    The attempt then counts under the full username, stored as a bounded hash. The
+    backends look up a value that matches no account, so the check fails like one for
+    any unknown username, with the integration's usual error.
     """
-    # NOTE: a custom user model with an unbounded username field could hold a name of
-    # more than 1024 characters; such an account could not log in through the integrations.
+    # NOTE: an account of a custom user model whose username has more than 1024
+    # characters cannot log in through the integrations.
     return username[:MAX_BACKEND_USERNAME_LENGTH]
 
 
