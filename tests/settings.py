@@ -127,3 +127,17 @@ DEFENDER_CACHE_PREFIX = f"dftest-{os.getpid()}-{secrets.token_hex(4)}"
 # here keeps an accidental connection away from database 0 of the machine's server.
 _redis_db = os.environ.get("DEFENDER_TEST_REDIS_DB", "9")
 DEFENDER_REDIS_URL = os.environ.get("REDIS_URL", f"redis://127.0.0.1:6379/{_redis_db}")
+
+# The dj-rest-auth and SimpleJWT recipes of docs/integrations.md. Both packages read these
+# settings when their view modules are imported, so override_settings cannot set them;
+# tests/integrations/test_docs_recipes.py checks that they match the docs.
+REST_AUTH = {
+    "LOGIN_SERIALIZER": "drf_defender.integrations.dj_rest_auth.DefenderLoginSerializer",
+}
+SIMPLE_JWT = {
+    "TOKEN_OBTAIN_SERIALIZER": (
+        "drf_defender.integrations.simplejwt.DefenderTokenObtainPairSerializer"
+    ),
+    # SECRET_KEY is shorter than the 32 bytes PyJWT recommends for HS256.
+    "SIGNING_KEY": SECRET_KEY * 2,
+}

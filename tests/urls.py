@@ -7,6 +7,7 @@ from django.urls import URLPattern, URLResolver, include, path
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("admin/", admin.site.urls),
+    path("", include("tests.urls_integrations")),
     path("api/defender/", include("drf_defender.admin_api.urls")),
     path("", include("tests.urls_reset_login")),
 ]
