@@ -59,7 +59,7 @@ def _send_to_celery(entry: dict[str, str]) -> None:
     except Exception as error:
         access_log.errors.report(
             "celery",
-            "drf-defender could not send an access-attempt row to Celery; the login went "
+            "drf-defender could not record an access-attempt row through Celery; the login went "
             "on and the row is lost (%d similar errors not logged): %s",
             error,
         )
