@@ -866,8 +866,8 @@ def admin_username_key(value: str | None) -> str | None:
 
 
 # NOTE: a login username that is itself "h:" followed by 40 lowercase hex digits is read
-# here as a hashed identity, not hashed again; no normalised username looks like that
-# unless someone typed exactly that form.
+# here as a hashed identity and not hashed again. Only a user who typed exactly that form
+# at login is affected.
 _HASHED_IDENTITY = re.compile(
     re.escape(identity.HASHED_USERNAME_PREFIX)
     + f"[0-9a-f]{{{identity.HASHED_USERNAME_HEX_DIGITS}}}"

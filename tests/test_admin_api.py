@@ -162,7 +162,7 @@ def call(client: APIClient, method: str, url: str, body: Any) -> Any:
 def test_staff_user_reaches_endpoint(service, api, method, url, body):
     response = call(api, method, url, body)
 
-    # The attempt and list entry in the table do not exist: those answer 404 by design.
+    # The attempt and the list entry in the table do not exist, so those return 404.
     assert response.status_code in (200, 201, 404), response.content
     if response.status_code == 404:
         assert url in ("attempts/1/", "lists/ip_deny/entries/?value=192.0.2.99")
@@ -203,7 +203,7 @@ def test_session_only_authentication_answers_403(service):
     with override_settings(DEFENDER_ADMIN_API_AUTHENTICATION_CLASSES=classes):
         response = APIClient().get(API + "blocks/")
 
-    # Without a scheme that can send a challenge, DRF answers 403 instead of 401.
+    # Without a scheme that can send a challenge, DRF returns 403 instead of 401.
     assert response.status_code == 403
     assert "WWW-Authenticate" not in response.headers
 

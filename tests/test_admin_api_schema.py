@@ -49,7 +49,7 @@ OPERATIONS = {
     ("/api/defender/summary/", "get"): ("defender_summary_retrieve", {"400", "503"}),
 }
 
-#: Paths of tests/admin_api_urls.py whose views answer with the lockout response.
+#: Paths of tests/admin_api_urls.py whose views can return the lockout response.
 LOCKOUT_PATHS = {
     ("/api/token/", "post"),
     ("/api/jwt/", "post"),

@@ -1,4 +1,4 @@
-"""System check that the admin API is routed when the project says it serves it."""
+"""System check that the admin API is routed when DEFENDER_ADMIN_API_ENABLED is True."""
 
 from __future__ import annotations
 

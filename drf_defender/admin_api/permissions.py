@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
@@ -45,5 +45,5 @@ def authentication_classes() -> list[type]:
     """Return DEFENDER_ADMIN_API_AUTHENTICATION_CLASSES, or DRF's defaults when it is None."""
     configured = defender_settings.ADMIN_API_AUTHENTICATION_CLASSES
     if configured is None:
-        return list(api_settings.DEFAULT_AUTHENTICATION_CLASSES)
+        return list(cast(Sequence[type], api_settings.DEFAULT_AUTHENTICATION_CLASSES))
     return _load_classes("ADMIN_API_AUTHENTICATION_CLASSES", configured)

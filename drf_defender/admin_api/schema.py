@@ -32,7 +32,9 @@ class ErrorSerializer(serializers.Serializer):
 class ValidationErrorSerializer(ErrorSerializer):
     """Body of a 400 response: a summary and the messages of each invalid field."""
 
-    errors = serializers.DictField(
+    # The serializer metaclass moves declared fields off the class, so this field does
+    # not hide Serializer.errors.
+    errors = serializers.DictField(  # type: ignore[assignment]
         child=serializers.ListField(child=serializers.CharField()),
         help_text=_(
             "Messages by field name; 'non_field_errors' holds messages about the request "

@@ -1,8 +1,8 @@
 """Request and response serializers of the admin API.
 
-Request serializers validate every value before the lockout service sees it, so that
-bad input gets a 400 with field errors. Response serializers describe the bodies for
-the OpenAPI schema and fix their shape.
+Request serializers validate every value before a view passes it to the lockout
+service, so that bad input gets a 400 with field errors. Response serializers describe
+the bodies for the OpenAPI schema and fix their shape.
 """
 
 from __future__ import annotations
@@ -29,14 +29,14 @@ from ..keys import (
 SCOPES = (SCOPE_LOGIN, SCOPE_PASSWORD_RESET)
 REASONS_CHOICES = tuple(REASONS[kind] for kind in KINDS)
 
-#: Longest manual block, in seconds (one year); 0 blocks until unblocked.
+#: Maximum duration of a manual block, in seconds (one year); 0 blocks until unblocked.
 MAX_BLOCK_SECONDS = 365 * 24 * 3600
 
-#: Longest username accepted in a request. Longer login usernames are counted under a
+#: Maximum length of a username in a request. Longer login usernames are counted under a
 #: hashed identity, which block listings and status lookups show and accept.
 MAX_USERNAME_LENGTH = 4096
 
-#: Longest IP address or network accepted in a request.
+#: Maximum length of an IP address or network in a request.
 MAX_IP_LENGTH = 100
 
 #: Page size limits of the paginated listings.
@@ -63,11 +63,10 @@ class EnumField(serializers.ChoiceField):
 # --- field validation -------------------------------------------------------------------
 
 
-def validate_username(value: str) -> str:
+def validate_username(value: str) -> None:
     """Reject a username that is empty once normalised."""
     if identity.username_identity(value) is None:
         raise serializers.ValidationError(_("The username is empty."), code="blank")
-    return value
 
 
 def validate_ip(value: str) -> str:
@@ -107,9 +106,9 @@ def canonical_network(value: str) -> str:
 def canonical_list_username(value: str) -> str:
     """Return the form in which a username is stored in the username lists.
 
-    A username with a readable identity is stored as that identity (normalised); any
-    other is stored stripped, because the service normalises and hashes list entries
-    when it loads them.
+    A username with a readable identity is stored as that identity, which is its
+    normalised form. Any other username is stored as typed, without surrounding white
+    space, because the service hashes list entries when it loads them.
     """
     key = identity.username_identity(value)
     if key is None:
@@ -299,7 +298,7 @@ class ListEntryQuerySerializer(ListEntryRequestSerializer):
 
 
 class SubjectStateSerializer(serializers.Serializer):
-    """What the lockout backend stores about one subject."""
+    """Stored state of one subject: failure count, block and lockout count."""
 
     kind = EnumField(enum_name="DefenderKind", choices=KINDS, help_text=KIND_HELP)
     reason = EnumField(
@@ -314,7 +313,8 @@ class SubjectStateSerializer(serializers.Serializer):
             "hash for long or non-ASCII ones), an IP (an IPv6 network), or both joined by '|'."
         )
     )
-    label = serializers.CharField(help_text=_("Value to show people."))
+    # Declared fields leave the class, so this does not replace Field.label.
+    label = serializers.CharField(help_text=_("Value to show people."))  # type: ignore[assignment]
     username = serializers.CharField(
         allow_null=True,
         help_text=_("Username of the subject as the API accepts it back; null for an IP."),
@@ -363,7 +363,7 @@ class ClearedSubjectSerializer(serializers.Serializer):
     kind = EnumField(enum_name="DefenderKind", choices=KINDS)
     reason = EnumField(enum_name="DefenderReason", choices=REASONS_CHOICES)
     identity = serializers.CharField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]
     was_blocked = serializers.BooleanField(help_text=_("Whether a block was lifted."))
     failures = serializers.IntegerField(help_text=_("Failure count that was deleted."))
     lockout_count = serializers.IntegerField(

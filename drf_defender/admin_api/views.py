@@ -7,6 +7,7 @@ name to the service, which logs them and sends the matching signal.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
@@ -92,7 +93,7 @@ def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
 
 
 def admin_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """Answer errors with ``{"detail", "code"}``, and 400s with ``errors`` by field."""
+    """Return error responses as ``{"detail", "code"}``, and 400s with ``errors`` by field."""
     if isinstance(exc, BackendUnavailable):
         logger.error("drf-defender admin API: the lockout backend is unavailable: %s", exc)
         exc = ServiceUnavailable()
@@ -219,9 +220,9 @@ class AdminAPIView(APIView):
     def get_authenticators(self) -> list[Any]:
         return [authenticator() for authenticator in authentication_classes()]
 
-    def get_authenticate_header(self, request: Request) -> str | None:
-        # DRF asks only the first class; asking each one answers anonymous clients with
-        # 401 and a usable challenge when session authentication comes first.
+    def get_authenticate_header(self, request: Request) -> str | None:  # type: ignore[override]
+        # DRF takes the header from the first class only. Trying each class gives anonymous
+        # clients a 401 with a usable challenge when session authentication comes first.
         for authenticator in getattr(request, "authenticators", None) or []:
             header = authenticator.authenticate_header(request)
             if header:
@@ -342,10 +343,9 @@ class UnblockView(AdminAPIView):
         kinds = [data["kind"]] if data.get("kind") else list(states)
         cleared = []
         for kind in kinds:
+            value = s.subject_value(kind, data)
             was_blocked = _call(
-                lambda kind=kind: service.unblock(
-                    kind, s.subject_value(kind, data), scope=scope, actor=actor
-                )
+                functools.partial(service.unblock, kind, value, scope=scope, actor=actor)
             )
             cleared.append(self._cleared(service, states[kind], was_blocked))
 
