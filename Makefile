@@ -58,6 +58,8 @@ help:
 	@echo "make docs           build the documentation with mkdocs --strict into $(DOCS_SITE_DIR)/"
 	@echo "make package-check  build sdist and wheel, twine check, import the wheel with core deps only"
 	@echo "make clean          delete build, coverage and docs output (keeps the virtualenvs)"
+	@echo "make bench          run the side-by-side benchmark in $(VENV_BENCH); rewrites docs/benchmarks.md"
+	@echo "make bench-short    run the benchmark harness with a handful of requests (figures not published)"
 
 # The stamp records that the install matches pyproject.toml; editing it reinstalls.
 $(VENV_STAMP): pyproject.toml
@@ -144,3 +146,32 @@ demo: $(VENV_STAMP)
 
 clean:
 	rm -rf build dist $(DOCS_SITE_DIR) .coverage htmlcov .pytest_cache .mypy_cache .ruff_cache
+
+# --- benchmark -------------------------------------------------------------------------
+# The benchmark has its own virtualenv: the peers it measures (django-defender,
+# django-axes) and its tools are installed there only, never with the package.
+VENV_BENCH ?= .venv-bench
+BENCH_STAMP := $(VENV_BENCH)/.drf-defender-bench-installed
+
+$(BENCH_STAMP): pyproject.toml benchmarks/requirements.txt
+	[ -x $(VENV_BENCH)/bin/python ] || $(PYTHON) -m venv $(VENV_BENCH)
+	$(VENV_BENCH)/bin/python -m pip install -e . -r benchmarks/requirements.txt
+	touch $@
+
+# The HTTP figures need wrk from Debian; as root the target installs it when missing.
+define need_wrk
+command -v wrk >/dev/null || { \
+  echo "wrk is not installed; the HTTP figures need it (apt-get install -y wrk)." >&2; \
+  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+    apt-get install -y wrk || { apt-get update && apt-get install -y wrk; }; \
+  else exit 1; fi; }
+endef
+
+.PHONY: bench bench-short
+bench: $(BENCH_STAMP)
+	@$(need_wrk)
+	BENCH_COMMAND="make bench" $(VENV_BENCH)/bin/python -m benchmarks.run --mode full
+
+bench-short: $(BENCH_STAMP)
+	@$(need_wrk)
+	BENCH_COMMAND="make bench-short" $(VENV_BENCH)/bin/python -m benchmarks.run --mode short

@@ -11,7 +11,7 @@ import json
 import os
 import socket
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +61,14 @@ SYSTEMS: tuple[System, ...] = (
         "drf-defender-redis-inline",
         "drf-defender, Redis, inline access log (the default)",
         "drf_defender_redis_inline",
+        uses_redis=True,
+        http=False,
+        ours=True,
+    ),
+    System(
+        "drf-defender-redis-nolog",
+        "drf-defender, Redis, no access log",
+        "drf_defender_redis_nolog",
         uses_redis=True,
         http=False,
         ours=True,
@@ -191,7 +199,11 @@ def percentile(values: list[float], fraction: float) -> float:
 
 @dataclass
 class Mode:
-    """Request counts of a run: ``full`` for the published page, ``short`` for CI."""
+    """Request counts of a run: ``full`` for the published page, ``short`` for CI.
+
+    The ``*_systems`` and ``http_workloads`` fields limit a stage to some systems or
+    workloads; None means all of them.
+    """
 
     name: str
     requests: int
@@ -200,12 +212,15 @@ class Mode:
     users: int
     cpu_checked: int
     cpu_blocked: int
+    cpu_hasher: str
     http_seconds: float
     http_warmup_seconds: float
     scale_levels: tuple[int, ...]
     scale_sample: int
     blocked_many: int
-    extra: dict[str, Any] = field(default_factory=dict)
+    cpu_systems: tuple[str, ...] | None = None
+    http_systems: tuple[str, ...] | None = None
+    http_workloads: tuple[str, ...] = WORKLOADS
 
 
 MODES = {
@@ -215,27 +230,33 @@ MODES = {
         count_requests=200,
         warmup=200,
         users=30_000,
-        cpu_checked=6,
+        cpu_checked=4,
         cpu_blocked=300,
+        cpu_hasher="default",
         http_seconds=8.0,
         http_warmup_seconds=2.0,
         scale_levels=(1_000, 10_000, 100_000, 1_000_000),
-        scale_sample=5_000,
+        scale_sample=2_500,
         blocked_many=100_000,
     ),
+    # Exercises every part of the harness in about a minute; its figures mean nothing.
     "short": Mode(
         "short",
-        requests=60,
-        count_requests=20,
-        warmup=10,
-        users=500,
+        requests=20,
+        count_requests=5,
+        warmup=3,
+        users=300,
         cpu_checked=1,
-        cpu_blocked=10,
+        cpu_blocked=5,
+        cpu_hasher="fast-pbkdf2",
         http_seconds=1.0,
-        http_warmup_seconds=0.3,
-        scale_levels=(100, 1_000),
-        scale_sample=200,
-        blocked_many=1_000,
+        http_warmup_seconds=0.0,
+        scale_levels=(100, 500),
+        scale_sample=50,
+        blocked_many=300,
+        cpu_systems=("plain", "drf-defender-redis"),
+        http_systems=("drf-defender-redis",),
+        http_workloads=("success", "blocked"),
     ),
 }
 

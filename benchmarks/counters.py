@@ -70,6 +70,36 @@ class RedisCounter:
         return sum(self.commands.values())
 
 
+class HashCounter:
+    """Count password hashes computed with the project's default hasher while active.
+
+    Django hashes once per password check, and also once for a username that does not
+    exist (so that the answer takes as long); both go through the hasher's ``encode``.
+    """
+
+    def __init__(self) -> None:
+        self.hashes = 0
+        self._hasher_class: Any = None
+        self._encode: Any = None
+
+    def __enter__(self) -> HashCounter:
+        from django.contrib.auth.hashers import get_hasher
+
+        counter = self
+        self._hasher_class = type(get_hasher())
+        encode = self._encode = self._hasher_class.encode
+
+        def counting_encode(self: Any, *args: Any, **kwargs: Any) -> Any:
+            counter.hashes += 1
+            return encode(self, *args, **kwargs)
+
+        self._hasher_class.encode = counting_encode
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._hasher_class.encode = self._encode
+
+
 def _name(args: Any) -> str:
     first = args[0] if args else b"?"
     if isinstance(first, bytes):

@@ -235,7 +235,8 @@ def _run_workload(
         if workload == "blocked":
             primed = _prime(port, users, blocked_status)
         # Index ranges: the warm-up's clients are not the timed run's clients.
-        _wrk(port, workload, first=0, users=users, seconds=mode.http_warmup_seconds)
+        if mode.http_warmup_seconds > 0:
+            _wrk(port, workload, first=0, users=users, seconds=mode.http_warmup_seconds)
         figures = _wrk(port, workload, first=users // 3, users=users, seconds=mode.http_seconds)
         figures["priming_statuses"] = primed
         figures["probe_status"] = (

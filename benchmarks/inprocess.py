@@ -102,6 +102,9 @@ def reset_state() -> None:
         )
 
 
+#: Requests sent before the counting pass, so that it counts the steady state.
+COUNT_WARMUP = 5
+
 STATE_APPS = ("defender", "axes", "drf_defender")
 
 
@@ -156,22 +159,33 @@ def count_run(driver: Driver, workload: str, mode: common.Mode, users: int) -> d
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from benchmarks.counters import RedisCounter, command_delta, server_command_calls
+    from benchmarks.counters import (
+        HashCounter,
+        RedisCounter,
+        command_delta,
+        server_command_calls,
+    )
 
     reset_state()
     primed = driver.prime(users) if workload == "blocked" else []
-    plan = common.Plan(workload, first=0, count=mode.count_requests, users=users)
+    # Connections, scripts and cached lists are set up by the first requests; the
+    # counts describe the steady state after them.
+    for request in common.Plan(workload, first=0, count=COUNT_WARMUP, users=users).requests():
+        driver.send(*request)
+    plan = common.Plan(workload, first=COUNT_WARMUP, count=mode.count_requests, users=users)
     requests = plan.requests()
     client = redis_client()
     before = server_command_calls(client)
     round_trips: list[int] = []
     commands: list[int] = []
     queries: list[int] = []
+    hashes: list[int] = []
     command_names: Counter[str] = Counter()
     statuses: Counter[int] = Counter()
-    with RedisCounter() as counter:
+    with RedisCounter() as counter, HashCounter() as hasher:
         for name, password, ip in requests:
             counter.reset()
+            hashed_before = hasher.hashes
             with CaptureQueriesContext(connection) as captured:
                 response = driver.send(name, password, ip)
             statuses[response.status_code] += 1
@@ -179,6 +193,7 @@ def count_run(driver: Driver, workload: str, mode: common.Mode, users: int) -> d
             commands.append(counter.command_total)
             command_names.update(counter.commands)
             queries.append(len(captured.captured_queries))
+            hashes.append(hasher.hashes - hashed_before)
     after = server_command_calls(client)
     client.close()
     server = command_delta(before, after)
@@ -189,6 +204,7 @@ def count_run(driver: Driver, workload: str, mode: common.Mode, users: int) -> d
         "round_trips": _distribution(round_trips),
         "commands": _distribution(commands),
         "sql_queries": _distribution(queries),
+        "password_hashes": _distribution(hashes),
         "client_commands": dict(command_names),
         "server_commands_per_request": sum(server.values()) / len(requests),
         "server_commands": server,
@@ -200,12 +216,11 @@ def timed_run(driver: Driver, workload: str, mode: common.Mode, users: int) -> d
     reset_state()
     if workload == "blocked":
         driver.prime(users)
-    warmup = common.Plan(workload, first=mode.count_requests, count=mode.warmup, users=users)
+    first = COUNT_WARMUP + mode.count_requests
+    warmup = common.Plan(workload, first=first, count=mode.warmup, users=users)
     for request in warmup.requests():
         driver.send(*request)
-    plan = common.Plan(
-        workload, first=mode.count_requests + mode.warmup, count=mode.requests, users=users
-    )
+    plan = common.Plan(workload, first=first + mode.warmup, count=mode.requests, users=users)
     prepared = [(driver.body(name, password), ip) for name, password, ip in plan.requests()]
     post = driver.client.post
     path = common.LOGIN_PATH
@@ -292,7 +307,14 @@ def main(argv: list[str] | None = None) -> int:
         create_users(users)
         result["cpu"] = cpu_run(mode, users)
     else:
-        users = mode.count_requests + mode.warmup + mode.requests + common.FAILURE_LIMIT + 2
+        users = (
+            COUNT_WARMUP
+            + mode.count_requests
+            + mode.warmup
+            + mode.requests
+            + common.FAILURE_LIMIT
+            + 2
+        )
         create_users(users)
         driver = Driver()
         workloads: dict[str, Any] = {}

@@ -1,10 +1,11 @@
 """Login views of the systems that need code around DRF's token view.
 
 Plain DRF and django-axes use ``rest_framework.authtoken.views.ObtainAuthToken`` as it
-is. django-defender has no DRF integration; its README shows how to adapt it to custom
-authentication with three calls around the credential check, and
-``DjangoDefenderObtainAuthToken`` makes exactly those calls. Peer packages are imported
-inside the functions that use them, so that no system's process loads another's code.
+is, and drf-defender its drop-in ``DefenderObtainAuthToken``. django-defender has no
+DRF integration; its README shows how to adapt it to custom authentication with three
+calls around the credential check, and ``DjangoDefenderObtainAuthToken`` makes exactly
+those calls. Peer packages are imported inside the functions that use them, so that no
+system's process loads another's code.
 """
 
 from __future__ import annotations
@@ -67,23 +68,5 @@ class DjangoDefenderObtainAuthToken(ObtainAuthToken):
         not_blocked = utils.check_request(request, login_unsuccessful=not valid, username=username)
         if not valid or not not_blocked:
             return Response(serializer.errors, status=status.HTTP_400_BAD_REQUEST)
-        token, _created = Token.objects.get_or_create(user=serializer.validated_data["user"])
-        return Response({"token": token.key})
-
-
-class InterimDefenderObtainAuthToken(ObtainAuthToken):
-    """DRF's token view driving drf-defender's lockout service directly."""
-
-    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        from drf_defender.service import get_service
-
-        attempt = get_service().begin(
-            request, username=_submitted_username(request), integration="benchmark"
-        )
-        serializer = self.get_serializer(data=request.data)
-        if not serializer.is_valid():
-            attempt.failed()
-            return Response(serializer.errors, status=status.HTTP_400_BAD_REQUEST)
-        attempt.succeeded()
         token, _created = Token.objects.get_or_create(user=serializer.validated_data["user"])
         return Response({"token": token.key})

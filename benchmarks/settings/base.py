@@ -8,8 +8,8 @@ through environment variables, so that every system sees the same values:
   ``postgres:DBNAME`` (127.0.0.1:5432, user postgres).
 - ``BENCH_REDIS_URL``: the benchmark's own Redis server.
 - ``BENCH_PREFIX``: key prefix of every Redis key the systems write.
-- ``BENCH_HASHER``: ``md5`` (default, so that the plugins' cost shows) or ``default``
-  (Django's PBKDF2 hasher).
+- ``BENCH_HASHER``: ``md5`` (default, so that the plugins' cost shows), ``default``
+  (Django's PBKDF2 hasher) or ``fast-pbkdf2`` (PBKDF2 with few iterations).
 """
 
 from __future__ import annotations
@@ -81,8 +81,18 @@ def _database(spec: str) -> dict[str, object]:
 
 DATABASES = {"default": _database(os.environ.get("BENCH_DATABASE", "sqlite-memory"))}
 
-if os.environ.get("BENCH_HASHER", "md5") == "md5":
-    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+_HASHERS = {
+    "md5": ["django.contrib.auth.hashers.MD5PasswordHasher"],
+    # Django's own default list, PBKDF2 first.
+    "default": None,
+    # PBKDF2 with few iterations, for the short run that only checks the harness.
+    "fast-pbkdf2": ["benchmarks.hashers.FastPBKDF2PasswordHasher"],
+}
+_hasher = os.environ.get("BENCH_HASHER", "md5")
+if _hasher not in _HASHERS:
+    raise ValueError(f"Invalid BENCH_HASHER {_hasher!r}: use one of {', '.join(_HASHERS)}")
+if _HASHERS[_hasher] is not None:
+    PASSWORD_HASHERS = _HASHERS[_hasher]
 
 CACHES = {
     "default": {

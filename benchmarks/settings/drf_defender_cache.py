@@ -10,7 +10,7 @@ from .base import BENCH_COOLOFF_SECONDS, BENCH_FAILURE_LIMIT, BENCH_PREFIX
 
 INSTALLED_APPS = [*INSTALLED_APPS, "drf_defender"]  # noqa: F405
 
-BENCH_LOGIN_VIEW = "benchmarks.views.InterimDefenderObtainAuthToken"
+BENCH_LOGIN_VIEW = "drf_defender.integrations.rest_framework.DefenderObtainAuthToken"
 
 DEFENDER_BACKEND = "drf_defender.backends.cache.CacheBackend"
 DEFENDER_CACHE_ALIAS = "default"

@@ -1,0 +1,352 @@
+"""Run the whole benchmark and write the page: ``make bench`` calls this.
+
+    python -m benchmarks.run --mode full    # docs/benchmarks.md and its chart
+    python -m benchmarks.run --mode short   # a tiny run that only checks the harness
+
+Every system runs in its own processes, one after the other, on the same machine and in
+the same run: in-process figures, CPU per guess with Django's default hasher, HTTP
+figures with gunicorn and wrk, then the scale figures of drf-defender's service. The
+benchmark starts its own redis-server on a free loopback port and flushes only that
+server. Raw figures go to benchmarks/results/<mode>/; the short mode writes its page
+there too and leaves docs/ alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Iterator
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from benchmarks import common, httpload
+
+PREFIX = "dfbench"
+CLUSTER_SETUP = common.ROOT / "benchmarks" / "cluster_setup.py"
+CLEANUP_RESULTS = common.ROOT / "benchmarks" / "results-cleanup.md"
+
+
+@contextlib.contextmanager
+def private_redis() -> Iterator[str]:
+    """Start a redis-server on a free port of 127.0.0.1 for this run; yield its URL."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError("redis-server is not installed (apt-get install -y redis-server)")
+    import redis
+
+    with tempfile.TemporaryDirectory(prefix="dfbench-redis-") as folder:
+        port = common.free_port()
+        command = [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            folder,
+            "--logfile",
+            str(Path(folder) / "redis.log"),
+        ]
+        server = subprocess.Popen(command)
+        try:
+            common.wait_for_port(port, timeout=20)
+            url = f"redis://127.0.0.1:{port}/0"
+            client = redis.Redis.from_url(url)
+            client.ping()
+            client.close()
+            yield url
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait(timeout=10)
+
+
+def _load() -> list[float]:
+    return [round(value, 2) for value in os.getloadavg()]
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+        for line in lscpu.splitlines():
+            if line.startswith("Model name:"):
+                model = line.split(":", 1)[1].strip()
+    memory_kib = 0
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory_kib = int(line.split()[1])
+    return {
+        "cpu_model": model or platform.processor(),
+        "cores": os.cpu_count(),
+        "memory_gib": round(memory_kib / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "load_at_start": _load(),
+    }
+
+
+def _version(distribution: str) -> str:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def versions(redis_url: str) -> dict[str, str]:
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    server = client.info("server")["redis_version"]
+    client.close()
+    found = {
+        "Python": platform.python_version(),
+        "Django": _version("Django"),
+        "djangorestframework": _version("djangorestframework"),
+        "redis-py": _version("redis"),
+        "Redis server": str(server),
+        "drf-defender": _version("drf-defender") + _git_revision(),
+        "django-defender": _version("django-defender"),
+        "django-axes": _version("django-axes"),
+        "gunicorn": _version("gunicorn"),
+        "psycopg": _version("psycopg"),
+    }
+    import sqlite3
+
+    found["SQLite"] = sqlite3.sqlite_version
+    wrk = httpload.wrk_path()
+    if wrk:
+        output = subprocess.run([wrk, "-v"], capture_output=True, text=True, check=False)
+        found["wrk"] = (output.stdout or output.stderr).split("[")[0].strip().removeprefix("wrk ")
+    if httpload.postgres_available():
+        import psycopg
+
+        with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres") as conn:
+            row = conn.execute("SHOW server_version").fetchone()
+            found["PostgreSQL"] = str(row[0]) if row else "unknown"
+    return found
+
+
+def _git_revision() -> str:
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        revision = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=common.ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "drf_defender"],
+            cwd=common.ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        return f" (commit {revision}{', with uncommitted changes' if dirty else ''})"
+    return ""
+
+
+class Run:
+    """One benchmark run: its stages, their figures and their errors."""
+
+    def __init__(self, mode: common.Mode, systems: list[common.System], skip: set[str]) -> None:
+        self.mode = mode
+        self.systems = systems
+        self.skip = skip
+        self.out = common.RESULTS_DIR / mode.name
+        self.summary: dict[str, Any] = {"mode": mode.name, "errors": [], "stages": {}}
+
+    def _python(self, module: str, args: list[str], env: dict[str, str], timeout: int) -> None:
+        subprocess.run(
+            [sys.executable, "-m", module, *args],
+            env=env,
+            check=True,
+            timeout=timeout,
+            cwd=common.ROOT,
+        )
+
+    def stage(self, name: str, work: Any) -> None:
+        if name in self.skip:
+            self.summary["stages"][name] = {"skipped": "skipped on the command line"}
+            return
+        print(f"== {name}", flush=True)
+        started = time.perf_counter()
+        load_before = _load()
+        try:
+            work()
+            status = "done"
+        except Exception as error:  # one stage's failure must not hide the others
+            traceback.print_exc()
+            self.summary["errors"].append(f"{name}: {type(error).__name__}: {error}")
+            status = "failed"
+        self.summary["stages"][name] = {
+            "status": status,
+            "seconds": round(time.perf_counter() - started, 1),
+            "load_before": load_before,
+            "load_after": _load(),
+        }
+
+    def system_env(self, system: common.System, redis_url: str, **extra: str) -> dict[str, str]:
+        return common.env_with(
+            DJANGO_SETTINGS_MODULE=common.settings_module(system),
+            BENCH_REDIS_URL=redis_url,
+            BENCH_REDIS_PRIVATE="1",
+            BENCH_PREFIX=PREFIX,
+            **extra,
+        )
+
+    def inprocess(self, redis_url: str) -> None:
+        results = {}
+        for system in self.systems:
+            path = self.out / f"inprocess-{system.name}.json"
+            self._python(
+                "benchmarks.inprocess",
+                ["--system", system.name, "--mode", self.mode.name, "--out", str(path)],
+                self.system_env(system, redis_url),
+                timeout=900,
+            )
+            results[system.name] = common.read_json(path)["workloads"]
+        self.summary["inprocess"] = results
+
+    def cpu(self, redis_url: str) -> None:
+        results = {}
+        for system in self._limited(self.mode.cpu_systems):
+            path = self.out / f"cpu-{system.name}.json"
+            self._python(
+                "benchmarks.inprocess",
+                ["--system", system.name, "--mode", self.mode.name, "--cpu", "--out", str(path)],
+                self.system_env(system, redis_url, BENCH_HASHER=self.mode.cpu_hasher),
+                timeout=900,
+            )
+            results[system.name] = common.read_json(path)["cpu"]
+            figures = results[system.name]
+            print(
+                f"  {system.name:28} checked {figures['checked_cpu_ms']:8.1f} ms CPU"
+                f"  blocked {figures['blocked_cpu_ms']:6.2f} ms CPU",
+                flush=True,
+            )
+        self.summary["cpu"] = results
+
+    def http(self, redis_url: str) -> None:
+        if httpload.wrk_path() is None:
+            raise RuntimeError("wrk is not installed: apt-get install -y wrk")
+        if not httpload.postgres_available():
+            raise RuntimeError("no PostgreSQL server answers on 127.0.0.1:5432")
+        results = {}
+        for system in self._limited(self.mode.http_systems):
+            if not system.http:
+                continue
+            blocked_status = self._blocked_status(system)
+            results[system.name] = httpload.run_system(
+                system,
+                self.mode,
+                redis_url=redis_url,
+                prefix=PREFIX,
+                blocked_status=blocked_status,
+                workloads=self.mode.http_workloads,
+            )
+        self.summary["http"] = results
+
+    def _limited(self, names: tuple[str, ...] | None) -> list[common.System]:
+        return [system for system in self.systems if names is None or system.name in names]
+
+    def _blocked_status(self, system: common.System) -> int:
+        """Return the status the system answered most in-process on the blocked path."""
+        statuses = self.summary.get("inprocess", {}).get(system.name, {})
+        seen = statuses.get("blocked", {}).get("timing", {}).get("statuses", {})
+        return int(max(seen, key=seen.get)) if seen else 429
+
+    def scale(self, redis_url: str) -> None:
+        path = self.out / "scale.json"
+        system = common.SYSTEMS_BY_NAME["drf-defender-redis"]
+        self._python(
+            "benchmarks.scale",
+            ["--mode", self.mode.name, "--out", str(path)],
+            self.system_env(system, redis_url),
+            timeout=1200,
+        )
+        self.summary["scale"] = common.read_json(path)
+
+    def extras(self) -> None:
+        self.summary["cluster"] = (
+            {"available": True, "note": "benchmarks/cluster_setup.py exists but is not run yet"}
+            if CLUSTER_SETUP.exists()
+            else {"available": False}
+        )
+        self.summary["cleanup"] = (
+            {"markdown": CLEANUP_RESULTS.read_text()} if CLEANUP_RESULTS.exists() else None
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mode", default="full", choices=sorted(common.MODES))
+    parser.add_argument("--systems", default="", help="comma-separated system names (default: all)")
+    parser.add_argument(
+        "--skip", default="", help="comma-separated stages to skip: inprocess,cpu,http,scale"
+    )
+    parser.add_argument("--no-page", action="store_true", help="write results only")
+    args = parser.parse_args(argv)
+
+    mode = common.MODES[args.mode]
+    names = [name for name in args.systems.split(",") if name]
+    unknown = [name for name in names if name not in common.SYSTEMS_BY_NAME]
+    if unknown:
+        parser.error(f"unknown systems: {', '.join(unknown)}")
+    systems = [common.SYSTEMS_BY_NAME[name] for name in names] or list(common.SYSTEMS)
+    if names and "plain" not in names:
+        systems.insert(0, common.SYSTEMS_BY_NAME["plain"])
+    run = Run(mode, systems, {name for name in args.skip.split(",") if name})
+
+    started = time.perf_counter()
+    run.summary["machine"] = machine()
+    run.summary["command"] = os.environ.get("BENCH_COMMAND", "python -m benchmarks.run")
+    with private_redis() as redis_url:
+        run.summary["versions"] = versions(redis_url)
+        run.stage("inprocess", lambda: run.inprocess(redis_url))
+        run.stage("cpu", lambda: run.cpu(redis_url))
+        run.stage("http", lambda: run.http(redis_url))
+        run.stage("scale", lambda: run.scale(redis_url))
+    run.extras()
+    run.summary["machine"]["load_at_end"] = _load()
+    run.summary["seconds"] = round(time.perf_counter() - started, 1)
+    summary_path = run.out / "summary.json"
+    common.write_json(summary_path, run.summary)
+    print(f"== figures written to {summary_path.relative_to(common.ROOT)}", flush=True)
+
+    if not args.no_page:
+        from benchmarks import report
+
+        if mode.name == "full":
+            page, chart = report.PAGE, report.CHART
+        else:
+            page, chart = run.out / "benchmarks.md", run.out / "benchmarks-latency.png"
+        report.write(run.summary, page, chart)
+        print(f"== page written to {page.relative_to(common.ROOT)}", flush=True)
+
+    if run.summary["errors"]:
+        print("== stages that failed:", *run.summary["errors"], sep="\n  ", file=sys.stderr)
+        return 1
+    print(f"== benchmark finished in {run.summary['seconds']:.0f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
