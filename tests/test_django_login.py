@@ -378,3 +378,42 @@ def test_bad_input_never_500(users: dict[str, Any], case: str, send: Callable[[]
 
     assert response.status_code < 500, case
     assert response.status_code in (200, 400), case
+
+
+@pytest.fixture
+def stopped_backend(redis_server: Any, redis_prefix: str) -> Iterator[None]:
+    """The documented settings on a Redis server that this test started and stopped."""
+    server = redis_server()
+    values = {
+        **login_snippet(),
+        "DEFENDER_BACKEND": "drf_defender.backends.redis.RedisBackend",
+        "DEFENDER_REDIS_URL": server.url,
+        "DEFENDER_CACHE_PREFIX": redis_prefix,
+        "DEFENDER_REDIS_SOCKET_TIMEOUT": 0.3,
+        "DEFENDER_REDIS_CONNECT_TIMEOUT": 0.3,
+        "PASSWORD_HASHERS": ["tests.test_django_login.CountingMD5Hasher"],
+    }
+    with override_settings(**values):
+        get_user_model().objects.create_user("alice", "alice@example.com", PASSWORD, is_staff=True)
+        server.stop()
+        CountingMD5Hasher.verify_calls = 0
+        yield
+
+
+def test_backend_down_fail_closed(stopped_backend: None) -> None:
+    with override_settings(DEFENDER_BACKEND_FAILURE_POLICY="closed"):
+        response = post_login(ADMIN_LOGIN_URL, "alice", PASSWORD)
+
+    assert response.status_code == 503
+    assert response["Content-Type"].startswith("text/plain")
+    assert b"temporarily unavailable" in response.content
+    assert CountingMD5Hasher.verify_calls == 0
+
+
+def test_backend_down_fail_open(stopped_backend: None) -> None:
+    wrong = post_login(ADMIN_LOGIN_URL, "alice", "wrong")
+    right = post_login(ADMIN_LOGIN_URL, "alice", PASSWORD)
+
+    assert wrong.status_code == 200
+    assert FORM_ERROR in wrong.content
+    assert right.status_code == 302

@@ -471,3 +471,39 @@ def test_django_reset_lockout_url(users: dict[str, Any]) -> None:
     assert responses[LIMIT].status_code == 302
     assert responses[LIMIT]["Location"] == "/locked/"
     assert len(mail.outbox) == LIMIT
+
+
+@pytest.fixture
+def stopped_backend(redis_server: Any, redis_prefix: str) -> Iterator[None]:
+    """The documented settings on a Redis server that this test started and stopped."""
+    server = redis_server()
+    values = {
+        **docs_settings("integrations.md", "Password reset", "Settings"),
+        "DEFENDER_BACKEND": "drf_defender.backends.redis.RedisBackend",
+        "DEFENDER_REDIS_URL": server.url,
+        "DEFENDER_CACHE_PREFIX": redis_prefix,
+        "DEFENDER_REDIS_SOCKET_TIMEOUT": 0.3,
+        "DEFENDER_REDIS_CONNECT_TIMEOUT": 0.3,
+    }
+    with override_settings(**values):
+        get_user_model().objects.create_user("alice", ALICE_EMAIL, "Correct-Horse-1")
+        server.stop()
+        yield
+
+
+def test_backend_down_fail_closed(api: APIClient, stopped_backend: None) -> None:
+    with override_settings(DEFENDER_BACKEND_FAILURE_POLICY="closed"):
+        api_response = request_reset(api, ALICE_EMAIL)
+        page = django_reset(Client(), ALICE_EMAIL)
+
+    assert api_response.status_code == 503
+    assert api_response.json()["code"] == "lockout_backend_unavailable"
+    assert page.status_code == 503
+    assert mail.outbox == []
+
+
+def test_backend_down_fail_open(api: APIClient, stopped_backend: None) -> None:
+    assert request_reset(api, ALICE_EMAIL).status_code == 200
+    assert django_reset(Client(), ALICE_EMAIL).status_code == 302
+
+    assert len(mail.outbox) == 2
