@@ -46,6 +46,9 @@ class System:
     #: What the added latency of this system is compared with, for the targets.
     peer: bool = False
     ours: bool = False
+    #: Whether the system needs the Redis Cluster that the harness starts; measured
+    #: in-process only, and only in runs that start a cluster.
+    cluster: bool = False
 
 
 SYSTEMS: tuple[System, ...] = (
@@ -72,6 +75,15 @@ SYSTEMS: tuple[System, ...] = (
         uses_redis=True,
         http=False,
         ours=True,
+    ),
+    System(
+        "drf-defender-cluster",
+        "drf-defender, Redis Cluster of 3 primaries, buffered access log",
+        "drf_defender_cluster",
+        uses_redis=True,
+        http=False,
+        ours=True,
+        cluster=True,
     ),
     System(
         "drf-defender-cache",
@@ -221,6 +233,8 @@ class Mode:
     cpu_systems: tuple[str, ...] | None = None
     http_systems: tuple[str, ...] | None = None
     http_workloads: tuple[str, ...] = WORKLOADS
+    #: Whether the run starts a Redis Cluster and measures drf-defender on it.
+    cluster: bool = True
 
 
 MODES = {
@@ -257,6 +271,7 @@ MODES = {
         cpu_systems=("plain", "drf-defender-redis"),
         http_systems=("drf-defender-redis",),
         http_workloads=("success", "blocked"),
+        cluster=False,
     ),
 }
 

@@ -107,23 +107,28 @@ def _name(args: Any) -> str:
     return str(first).upper()
 
 
-def server_command_calls(client: redis.Redis) -> dict[str, int]:
-    """Return INFO commandstats as {command: calls}."""
-    stats = client.info("commandstats")
-    result = {}
-    for key, value in stats.items():
-        name = key.removeprefix("cmdstat_")
-        result[name] = int(value["calls"]) if isinstance(value, dict) else 0
+def server_command_calls(clients: list[redis.Redis]) -> dict[str, int]:
+    """Return INFO commandstats as {command: calls}, summed over ``clients``' servers.
+
+    Each snapshot's own INFO is left out, so that two snapshots differ by what the
+    requests in between sent.
+    """
+    result: dict[str, int] = {}
+    for client in clients:
+        stats = client.info("commandstats")
+        for key, value in stats.items():
+            name = key.removeprefix("cmdstat_")
+            calls = int(value["calls"]) if isinstance(value, dict) else 0
+            result[name] = result.get(name, 0) + calls
+        result["info"] = result.get("info", 0) - 1
     return result
 
 
 def command_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
-    """Return the calls made between two snapshots, without the snapshots' own INFO."""
+    """Return the calls made between two snapshots."""
     delta = {}
     for name, calls in after.items():
         diff = calls - before.get(name, 0)
-        if name == "info":
-            diff -= 1
         if diff > 0:
             delta[name] = diff
     return delta

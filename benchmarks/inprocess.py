@@ -66,6 +66,22 @@ def redis_client() -> Any:
     return redis.Redis.from_url(settings.BENCH_REDIS_URL)
 
 
+def redis_clients() -> list[Any]:
+    """Return a client for each Redis server the system may use.
+
+    That is the benchmark's server, and the nodes of the benchmark's cluster when the
+    system runs on one (BENCH_CLUSTER_NODES).
+    """
+    import redis
+
+    clients = [redis_client()]
+    for node in os.environ.get("BENCH_CLUSTER_NODES", "").split(","):
+        if node:
+            host, _, port = node.rpartition(":")
+            clients.append(redis.Redis(host=host, port=int(port)))
+    return clients
+
+
 def reset_state() -> None:
     """Forget every count, block and attempt row, so that each run starts alike."""
     from django.apps import apps
@@ -73,21 +89,21 @@ def reset_state() -> None:
     from django.core.cache import caches
     from django.test.signals import setting_changed
 
-    client = redis_client()
     prefix = settings.BENCH_PREFIX
-    if os.environ.get("BENCH_REDIS_PRIVATE") == "1":
-        # The harness started this server for the benchmark alone.
-        client.flushdb()
-    else:
-        batch = []
-        for key in client.scan_iter(match=f"{prefix}:*", count=1000):
-            batch.append(key)
-            if len(batch) >= 1000:
+    for client in redis_clients():
+        if os.environ.get("BENCH_REDIS_PRIVATE") == "1":
+            # The harness started these servers for the benchmark alone.
+            client.flushdb()
+        else:
+            batch = []
+            for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+                batch.append(key)
+                if len(batch) >= 1000:
+                    client.delete(*batch)
+                    batch = []
+            if batch:
                 client.delete(*batch)
-                batch = []
-        if batch:
-            client.delete(*batch)
-    client.close()
+        client.close()
     for alias, config in settings.CACHES.items():
         if config["BACKEND"].endswith("LocMemCache"):
             caches[alias].clear()
@@ -174,8 +190,8 @@ def count_run(driver: Driver, workload: str, mode: common.Mode, users: int) -> d
         driver.send(*request)
     plan = common.Plan(workload, first=COUNT_WARMUP, count=mode.count_requests, users=users)
     requests = plan.requests()
-    client = redis_client()
-    before = server_command_calls(client)
+    clients = redis_clients()
+    before = server_command_calls(clients)
     round_trips: list[int] = []
     commands: list[int] = []
     queries: list[int] = []
@@ -194,8 +210,9 @@ def count_run(driver: Driver, workload: str, mode: common.Mode, users: int) -> d
             command_names.update(counter.commands)
             queries.append(len(captured.captured_queries))
             hashes.append(hasher.hashes - hashed_before)
-    after = server_command_calls(client)
-    client.close()
+    after = server_command_calls(clients)
+    for client in clients:
+        client.close()
     server = command_delta(before, after)
     return {
         "requests": len(requests),

@@ -559,15 +559,18 @@ def render(summary: dict[str, Any], chart_name: str | None) -> str:
             "page was written, so the cleanup command's figures on a million log rows are "
             "missing from this run."
         )
-    cluster = summary.get("cluster") or {}
-    sections.append(
-        "### Redis Cluster\n\n"
-        + (
-            "Not measured: the Redis Cluster backend is not part of this run yet."
-            if not cluster.get("figures")
-            else str(cluster["figures"])
+    if "drf-defender-cluster" in f.inprocess:
+        cluster_text = (
+            "drf-defender on a local Redis Cluster of three primaries (started by "
+            "`benchmarks/cluster_setup.py`, on the same machine) is the row "
+            f'"{_label("drf-defender-cluster")}" in the in-process tables above. On a '
+            "cluster, the scripts of one login go to the nodes that own its keys, one "
+            "batch per node, so a login that counts an IP and a username in two slots on "
+            "two nodes costs a round trip to each."
         )
-    )
+    else:
+        cluster_text = "Not measured in this run."
+    sections.append("### Redis Cluster\n\n" + cluster_text)
     errors = summary.get("errors") or []
     if errors:
         sections.append(

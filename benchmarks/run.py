@@ -214,20 +214,39 @@ class Run:
 
     def inprocess(self, redis_url: str) -> None:
         results = {}
-        for system in self.systems:
-            path = self.out / f"inprocess-{system.name}.json"
-            self._python(
-                "benchmarks.inprocess",
-                ["--system", system.name, "--mode", self.mode.name, "--out", str(path)],
-                self.system_env(system, redis_url),
-                timeout=900,
-            )
-            results[system.name] = common.read_json(path)["workloads"]
         self.summary["inprocess"] = results
+        for system in self.systems:
+            if system.cluster:
+                continue
+            results[system.name] = self._inprocess_system(system, redis_url)
+
+    def _inprocess_system(self, system: common.System, redis_url: str, **env: str) -> Any:
+        path = self.out / f"inprocess-{system.name}.json"
+        self._python(
+            "benchmarks.inprocess",
+            ["--system", system.name, "--mode", self.mode.name, "--out", str(path)],
+            self.system_env(system, redis_url, **env),
+            timeout=900,
+        )
+        return common.read_json(path)["workloads"]
+
+    def cluster(self, redis_url: str) -> None:
+        """Measure drf-defender in-process on a local Redis Cluster of three primaries."""
+        from benchmarks.cluster_setup import local_cluster
+
+        for system in self.systems:
+            if not system.cluster:
+                continue
+            with local_cluster(primaries=3) as cluster:
+                nodes = ",".join(f"{host}:{port}" for host, port in cluster.startup_nodes)
+                figures = self._inprocess_system(system, redis_url, BENCH_CLUSTER_NODES=nodes)
+            self.summary["inprocess"][system.name] = figures
 
     def cpu(self, redis_url: str) -> None:
         results = {}
         for system in self._limited(self.mode.cpu_systems):
+            if system.cluster:
+                continue
             path = self.out / f"cpu-{system.name}.json"
             self._python(
                 "benchmarks.inprocess",
@@ -285,11 +304,6 @@ class Run:
         self.summary["scale"] = common.read_json(path)
 
     def extras(self) -> None:
-        self.summary["cluster"] = (
-            {"available": True, "note": "benchmarks/cluster_setup.py exists but is not run yet"}
-            if CLUSTER_SETUP.exists()
-            else {"available": False}
-        )
         self.summary["cleanup"] = (
             {"markdown": CLEANUP_RESULTS.read_text()} if CLEANUP_RESULTS.exists() else None
         )
@@ -321,6 +335,10 @@ def main(argv: list[str] | None = None) -> int:
     with private_redis() as redis_url:
         run.summary["versions"] = versions(redis_url)
         run.stage("inprocess", lambda: run.inprocess(redis_url))
+        if mode.cluster and CLUSTER_SETUP.exists():
+            run.stage("cluster", lambda: run.cluster(redis_url))
+        else:
+            run.summary["stages"]["cluster"] = {"skipped": "no cluster in this mode"}
         run.stage("cpu", lambda: run.cpu(redis_url))
         run.stage("http", lambda: run.http(redis_url))
         run.stage("scale", lambda: run.scale(redis_url))
