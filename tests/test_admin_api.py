@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -12,6 +13,7 @@ import pytest
 import redis
 from django.contrib import admin
 from django.core.checks import run_checks
+from django.core.management import call_command
 from django.test import override_settings
 from django.urls import path
 from rest_framework.authtoken.models import Token
@@ -657,6 +659,17 @@ def test_unblock_seen_by_another_process(service, api, alice):
 
     attempt = other.begin(username="alice", ip=ATTACKER)
     attempt.succeeded()
+
+
+def test_command_line_unblock_shows_in_api(service, api, alice):
+    lock_out()
+
+    call_command("defender_unblock", "--ip", ATTACKER, stdout=io.StringIO())
+
+    assert labels(api.get(API + "blocks/")) == {("username", "alice")}
+    status = api.get(API + "status/", {"username": "alice", "ip": ATTACKER}).json()
+    assert [entry["kind"] for entry in status["subjects"] if entry["blocked"]] == ["username"]
+    assert status["blocked"] is True
 
 
 def test_unblock_all_of_one_kind(service, api, recorder):

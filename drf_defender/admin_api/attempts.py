@@ -43,9 +43,8 @@ def filter_attempts(params: dict[str, Any]) -> QuerySet[AccessAttempt]:
     attempts = AccessAttempt.objects.all()
     username = params.get("username")
     if username is not None:
-        attempts = attempts.filter(
-            Q(username_normalized=admin_username_key(username)) | Q(username=username)
-        )
+        # The identity column is indexed and matches every typed form of the username.
+        attempts = attempts.filter(username_normalized=admin_username_key(username))
     if params.get("ip"):
         attempts = attempts.filter(ip_address=params["ip"])
     if params.get("success") is not None:
