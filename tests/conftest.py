@@ -25,6 +25,8 @@ from tests.redis_servers import (
     ping,
 )
 
+pytest_plugins = ["tests.defender_fixtures"]
+
 LOCAL_REDIS = "redis://127.0.0.1:6379"
 DEFAULT_TEST_REDIS_DB = 9
 
