@@ -47,6 +47,8 @@ class LockedOut(APIException):
         if status_code is not None:
             self.status_code = status_code
         self.retry_after = retry_after
+        #: The failure limit that was reached, when known.
+        self.limit = limit
         self.wait: int | None = retry_after if retry_after and retry_after > 0 else None
         # Set after construction: DRF's constructor turns every value into a string.
         self.detail: Any = {
