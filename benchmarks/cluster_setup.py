@@ -34,7 +34,7 @@ from typing import Any
 from tests.redis_servers import LocalRedisCluster
 
 CLUSTER_BACKEND = "drf_defender.backends.redis_cluster.RedisClusterBackend"
-#: Longest time the command-line entry point keeps a cluster up, in seconds.
+#: Maximum time the command-line entry point keeps a cluster up, in seconds.
 MAX_SECONDS = 24 * 3600
 
 

@@ -333,8 +333,7 @@ def check_redis_topology(**kwargs: Any) -> list[CheckMessage]:
                 f"DEFENDER_REDIS_NAME is {defender_settings.REDIS_NAME!r}, but {path} builds "
                 "its own client and ignores it.",
                 hint="Remove DEFENDER_REDIS_NAME, or use "
-                f"{BACKEND_REDIS!r} to reuse the client of a CACHES alias (such as a "
-                "django-redis Sentinel alias).",
+                f"{BACKEND_REDIS!r} to reuse the client of a CACHES alias.",
                 id="drf_defender.E016",
             )
         )

@@ -25,7 +25,7 @@ from tests.redis_servers import (
 
 BACKEND_NAMES = ("redis", "cache")
 #: The default pair plus the Sentinel and Cluster topologies, which start their own
-#: servers once per session; the backend contract suite runs against all of them.
+#: servers once per session. The backend contract suite runs against all of them.
 ALL_BACKEND_NAMES = (*BACKEND_NAMES, "sentinel", "cluster")
 SENTINEL_BACKEND = "drf_defender.backends.redis_sentinel.RedisSentinelBackend"
 CLUSTER_BACKEND = "drf_defender.backends.redis_cluster.RedisClusterBackend"

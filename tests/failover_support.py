@@ -71,9 +71,9 @@ def probe_until_counted(username: str, ip: str, deadline: float = FAILOVER_DEADL
         time.sleep(0.1)
 
 
-def wait_for(condition: Callable[[], bool], what: str, deadline: float = 10.0) -> None:
+def wait_for(condition: Callable[[], bool], description: str, deadline: float = 10.0) -> None:
     """Poll ``condition`` every 50 ms; fail the test if it is not true within ``deadline``."""
     ends = time.monotonic() + deadline
     while not condition():
-        assert time.monotonic() < ends, f"timed out after {deadline} s waiting for {what}"
+        assert time.monotonic() < ends, f"timed out after {deadline} s waiting for {description}"
         time.sleep(0.05)

@@ -334,17 +334,17 @@ def admin_client(
     )
 
 
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+def wait_until(condition: Callable[[], bool], timeout: float, description: str) -> None:
     """Poll ``condition`` every 50 ms until it is true; raise after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() >= deadline:
-            raise RedisUnavailableError(f"Timed out after {timeout} s waiting for {what}.")
+            raise RedisUnavailableError(f"Timed out after {timeout} s waiting for {description}.")
         time.sleep(0.05)
 
 
 def _answers(check: Callable[[], bool]) -> bool:
-    """Return ``check()``, or False while a server does not answer yet."""
+    """Return ``check()``, or False while a server does not reply yet."""
     try:
         return check()
     except (redis.RedisError, OSError):
@@ -467,7 +467,7 @@ class LocalRedisCluster:
         return _answers(check)
 
     def is_settled(self) -> bool:
-        """Return whether every running node reports state ok and knows every replica."""
+        """Return whether every running node reports state ok and lists every replica."""
 
         def check() -> bool:
             running = [server for server in self.servers if server.is_running()]
@@ -513,7 +513,7 @@ class LocalRedisCluster:
         raise RedisUnavailableError(f"No running node names a primary for slot {slot}.")
 
     def primary_for_key(self, key: str) -> RedisServer:
-        """Return the server that holds ``key`` now."""
+        """Return the server that stores ``key`` now."""
         return self.primary_for_slot(self.key_slot(key))
 
     def key_slot(self, key: str) -> int:
@@ -716,7 +716,7 @@ class LocalSentinelGroup:
         self.sentinel_password = sentinel_password
 
     def is_settled(self) -> bool:
-        """Return whether every sentinel sees the master, every replica and its peers."""
+        """Return whether every sentinel reports the master up, every replica and its peers."""
 
         def check() -> bool:
             for sentinel in self.sentinels:
@@ -738,7 +738,7 @@ class LocalSentinelGroup:
         return _answers(check)
 
     def master_port(self) -> int | None:
-        """Return the master's port as the first answering sentinel reports it, or None."""
+        """Return the master's port as the first reachable sentinel reports it, or None."""
         for sentinel in self.sentinels:
             if not sentinel.is_running() or sentinel.port is None:
                 continue

@@ -1,6 +1,6 @@
 """The Redis backend on a real Redis Cluster of throwaway servers.
 
-The backend contract suite runs on the cluster too (tests/test_backend_contract.py); this
+The backend contract suite runs on the cluster too (tests/test_backend_contract.py). This
 module covers what only a cluster has: keys of one subject in one slot, one batch per
 node, per-node script caches, listing across nodes, and failover.
 """
@@ -379,7 +379,7 @@ def test_blocking_failure_adds_one_index_batch(redis_cluster, node_sends, clock)
     assert node_sends == expected
 
 
-def test_script_cache_lost_on_one_node_runs_each_script_once(redis_cluster, cluster_settings):
+def test_partial_noscript_runs_scripts_once(redis_cluster, cluster_settings):
     owner = slot_owner(redis_cluster)
     ip_node = owner(ip_key(ATTACKER))
     username = username_on(owner, ip_node, exclude=True)
@@ -587,7 +587,7 @@ def pausable_cluster() -> Iterator[LocalRedisCluster]:
 
 
 def test_node_failure_gives_back_reservations_on_healthy_nodes(pausable_cluster):
-    # A paused node accepts the batch and never answers, so the scripts sent to the
+    # A paused node accepts the batch and never replies, so the scripts sent to the
     # other nodes run.
     cluster = pausable_cluster
     with override_settings(

@@ -1,7 +1,8 @@
 """Parse the server addresses of the Sentinel and Cluster settings.
 
-An address is a ``(host, port)`` pair, or a ``"host:port"`` string that is easier to read
-from an environment variable; an IPv6 host is written in brackets: ``"[2001:db8::7]:26379"``.
+An address is a ``(host, port)`` pair, or a ``"host:port"`` string, which is easier to read
+from an environment variable. An IPv6 host is written in brackets, as in
+``"[2001:db8::7]:26379"``.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def parse_addresses(setting: str, values: Any) -> list[Address]:
     """Return the addresses of the list ``values``, read from the setting named ``setting``.
 
     Raises ValueError, naming the setting, when ``values`` is empty, is not a list or
-    tuple, or holds an entry that is not an address.
+    tuple, or contains an entry that is not an address.
     """
     if isinstance(values, str) or not isinstance(values, Sequence):
         raise ValueError(

@@ -1,7 +1,7 @@
 """Redis backend on a Redis Cluster.
 
 The scripts and commands are those of :class:`RedisBackend`. Every script touches the keys
-of one subject, which share a hash tag and so one slot; the keys of an IP-and-username
+of one subject, which share a hash tag and so one slot. The keys of an IP-and-username
 pair are tagged with the IP, so a script that updates an IP and its pair stays in the
 IP's slot. A call for several subjects is one redis-py ``ClusterPipeline``, which sends
 one batch to each node involved: a login that counts an IP and a username reaches each
@@ -161,7 +161,7 @@ class _QueuedCalls:
 class PartialPipelineError(redis.RedisError):
     """Some commands of a cluster pipeline failed after others had run.
 
-    ``replies`` holds one entry per queued command: its reply, or its exception.
+    ``replies`` contains one entry per queued command: its reply, or its exception.
     """
 
     def __init__(self, error: Exception, replies: list[Any]) -> None:
@@ -193,8 +193,9 @@ class RedisClusterBackend(RedisBackend):
     def _run_pipeline(self, fill: Callable[[Any], None]) -> list[Any]:
         """Send the commands that ``fill`` queues, one batch per node.
 
-        Scripts run by SHA1. The scripts that a node answers with NOSCRIPT are sent once
-        more, as EVAL, and only they: the other commands have run already.
+        Scripts run by SHA1. A script that fails with NOSCRIPT on its node is sent once
+        more, as EVAL, which runs it and caches it there. Only those are sent again,
+        because the other commands have run already.
         """
         queued = _QueuedCalls()
         fill(queued)
@@ -252,7 +253,7 @@ class RedisClusterBackend(RedisBackend):
             )
 
     def _index_blocks(self, outcomes: Sequence[FailureOutcome], now: float) -> None:
-        # The blocks are stored and enforced already; a failed index update only hides
+        # The blocks are stored and enforced already. A failed index update only hides
         # them from list_blocked, so it must not turn the failure into an outage.
         try:
             super()._index_blocks(outcomes, now)

@@ -1,7 +1,7 @@
 """Redis backend on the master of a Redis Sentinel set-up.
 
 The scripts and commands are those of :class:`RedisBackend`; only the client differs. It
-asks the sentinels for the master's address whenever it opens a connection, so after a
+queries the sentinels for the master's address whenever it opens a connection, so after a
 failover the next connection goes to the promoted replica. Until the sentinels have
 promoted one, calls fail with :class:`~drf_defender.exceptions.BackendUnavailable` and the
 service applies ``DEFENDER_BACKEND_FAILURE_POLICY``. A promoted replica starts without
