@@ -172,7 +172,7 @@ def write_entry(entry: Mapping[str, Any]) -> bool:
 
     Outside a transaction this is exactly one INSERT. Inside one (ATOMIC_REQUESTS, or
     a view wrapped in ``atomic``) the INSERT runs in a savepoint, so that a failed
-    write cannot break the caller's transaction; the row then commits or rolls back
+    write cannot break the caller's transaction. The row then commits or rolls back
     with that transaction. Returns whether the row was written.
     """
     attempt = attempt_from_entry(entry)
@@ -305,7 +305,7 @@ def delete_expired(cutoff: datetime, batch_size: int) -> Iterable[int]:
             pk__gte=start, pk__lt=start + batch_size, attempt_time__lt=cutoff
         )
         # _raw_delete sends one DELETE without fetching rows, even when a project
-        # connects pre_delete or post_delete for every model; nothing refers to this
+        # connects pre_delete or post_delete for every model. Nothing refers to this
         # table, so there is nothing to cascade.
         yield batch._raw_delete(batch.db)
         start += batch_size
@@ -331,6 +331,7 @@ def check_access_log(**kwargs: Any) -> list[CheckMessage]:
             )
         )
         return messages
+
     maxlen = defender_settings.ACCESS_LOG_STREAM_MAXLEN
     if not isinstance(maxlen, int) or isinstance(maxlen, bool) or maxlen < 1:
         messages.append(
@@ -343,6 +344,7 @@ def check_access_log(**kwargs: Any) -> list[CheckMessage]:
         )
     if not defender_settings.STORE_ACCESS_ATTEMPTS:
         return messages
+
     effective = access_log_mode()
     if explicit_mode and defender_settings.USE_CELERY and mode != MODE_CELERY:
         messages.append(

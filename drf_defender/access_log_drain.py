@@ -41,14 +41,14 @@ GROUP = "drf-defender-drain"
 DEFAULT_BATCH_SIZE = 500
 #: Default time bound of one run, under the one-minute period of a typical cron line.
 DEFAULT_MAX_SECONDS = 50.0
-#: Entries read by another drain are taken over after this idle time; it must exceed
-#: the time one batch takes, or two drains would insert the same batch (harmlessly).
+#: Entries read by another drain are taken over after this idle time. It should exceed
+#: the time one batch takes, or two drains insert the same batch (which is harmless).
 DEFAULT_MIN_IDLE_SECONDS = 60.0
 
 
 @dataclass
 class DrainReport:
-    """What one drain run did."""
+    """Counts of one drain run."""
 
     #: Entries inserted or found stored already, then acknowledged.
     stored: int = 0
@@ -81,8 +81,8 @@ def drain(
     """Move buffered entries into the database until the stream is empty or time is up.
 
     Raises ValueError when ``backend`` has no attempt stream, BackendUnavailable when
-    Redis fails, and database errors as they are; entries of a failed batch stay
-    pending and a later run takes them over. ``after_insert`` is called with the IDs
+    Redis fails, and database errors as they are. The entries of a failed batch stay
+    pending, and a later run takes them over. ``after_insert`` is called with the IDs
     of each batch between the insert and the acknowledgement (tests use it to stop
     there).
     """

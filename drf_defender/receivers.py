@@ -3,11 +3,13 @@
 The log records credential checks: ``attempt_failed`` and ``attempt_succeeded``.
 Requests refused before any check (``attempt_blocked``) get no row; the failure that
 started a block has ``locked_out=True``. In "buffered" mode the service puts the
-record into the Redis stream itself, so these receivers write nothing, unless the
-backend has no stream; then they write inline, and the check drf_defender.W102 says so.
+record into the Redis stream itself, so these receivers write nothing. A backend
+without a stream is the exception: then they write inline, and the check
+drf_defender.W102 warns about it.
 
-A write never raises into the login: database and broker errors are logged, at most
-once a minute per kind with a count of the errors not logged.
+Database errors (inline mode) and publishing errors (Celery mode) never reach the
+login. They are logged at most once a minute per kind, with a count of the errors not
+logged.
 """
 
 from __future__ import annotations
