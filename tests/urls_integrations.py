@@ -19,7 +19,7 @@ from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 from rest_framework_simplejwt.views import TokenObtainPairView
 
-from drf_defender.guard import protected
+from drf_defender.guard import protected, username_for_backends
 from drf_defender.integrations.rest_framework import obtain_auth_token
 from drf_defender.integrations.simplejwt import DefenderTokenObtainPairView
 
@@ -66,11 +66,10 @@ class CustomLoginView(APIView):
 @protected(integration="custom_decorated")
 def decorated_login(request: Request) -> Response:
     """Log in with a function protected by the guard decorator."""
-    user = authenticate(
-        request._request,
-        username=request.data.get("username"),
-        password=request.data.get("password"),
-    )
+    username = request.data.get("username")
+    if isinstance(username, str):
+        username = username_for_backends(username)
+    user = authenticate(request._request, username=username, password=request.data.get("password"))
     if user is None:
         raise AuthenticationFailed("Wrong username or password.")
     return Response({"username": user.get_username()})
