@@ -222,4 +222,4 @@ obtain_auth_token = DefenderObtainAuthToken.as_view()
 
 def _django_request(request: Request | HttpRequest) -> HttpRequest:
     inner = getattr(request, "_request", None)
-    return inner if isinstance(inner, HttpRequest) else request  # type: ignore[return-value]
+    return inner if isinstance(inner, HttpRequest) else request
