@@ -152,3 +152,32 @@ def test_each_integration_names_itself(service, api, attempt_names):
         "dj_rest_auth",
         "custom",
     ]
+
+
+@override_settings(DEFENDER_STORE_ACCESS_ATTEMPTS=True, DEFENDER_ACCESS_LOG_MODE="inline")
+def test_each_integration_writes_access_log_rows(service, api, accounts):
+    from drf_defender.models import AccessAttempt
+
+    token_key = Token.objects.create(user=accounts["bob"]).key
+    wrong = {"username": "bob", "password": "x"}
+    right = {"username": "bob", "password": "Battery-Staple-2"}
+    api.get(ME, HTTP_AUTHORIZATION=basic("bob", "x"), REMOTE_ADDR="192.0.2.1")
+    api.get(ME, HTTP_AUTHORIZATION="Token unknown", REMOTE_ADDR="192.0.2.2")
+    api.post("/api/auth/token/", wrong, REMOTE_ADDR="192.0.2.3")
+    api.post("/api/auth/jwt/", right, REMOTE_ADDR="192.0.2.4")
+    api.post("/api/auth/login/", right, REMOTE_ADDR="192.0.2.5")
+    api.post("/api/custom/login/", wrong, REMOTE_ADDR="192.0.2.6")
+    # A valid token is not a credential check and writes no row.
+    api.get(ME, HTTP_AUTHORIZATION=f"Token {token_key}", REMOTE_ADDR="192.0.2.7")
+
+    rows = list(
+        AccessAttempt.objects.order_by("id").values_list("integration", "login_valid", "path_info")
+    )
+    assert rows == [
+        ("basic", False, ME),
+        ("token", False, ME),
+        ("obtain_token", False, "/api/auth/token/"),
+        ("simplejwt", True, "/api/auth/jwt/"),
+        ("dj_rest_auth", True, "/api/auth/login/"),
+        ("custom", False, "/api/custom/login/"),
+    ]
