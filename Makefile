@@ -22,8 +22,14 @@ COVERAGE_MIN ?= 95
 PYTEST_ARGS ?=
 # Output folder of the docs build.
 DOCS_SITE_DIR ?= site
+# Tests whose behaviour depends on the database engine; `make test-postgres` runs them
+# again on the PostgreSQL server at 127.0.0.1:5432 (user postgres, trust authentication).
+POSTGRES_TESTS ?= tests/test_access_log.py tests/test_access_log_drain.py \
+	tests/test_access_log_cleanup.py tests/test_access_log_admin.py \
+	tests/test_access_log_celery.py tests/test_operator_commands.py \
+	tests/integrations/test_access_log_rows.py
 # Stages that `make ci` runs, in order.
-CI_STAGES ?= lint typecheck imports coverage test-dj42 docs package-check
+CI_STAGES ?= lint typecheck imports coverage test-postgres test-dj42 docs package-check
 
 PACKAGE := drf_defender
 VENV_PYTHON := $(VENV)/bin/python
@@ -42,7 +48,7 @@ fi; \
 exit "$$status"
 endef
 
-.PHONY: help venv test coverage test-dj42 lint format typecheck imports docs \
+.PHONY: help venv test coverage test-postgres test-dj42 lint format typecheck imports docs \
 	package-check ci demo clean
 
 help:
@@ -50,6 +56,7 @@ help:
 	@echo "make demo           run the example project on 127.0.0.1:\$${PORT:-8000}"
 	@echo "make ci             run every CI stage: $(CI_STAGES)"
 	@echo "make coverage       run the tests with coverage; fails below COVERAGE_MIN=$(COVERAGE_MIN)% of lines"
+	@echo "make test-postgres  run the database-dependent tests on PostgreSQL (127.0.0.1:5432)"
 	@echo "make test-dj42      run the tests on Django 4.2 in $(VENV_DJ42)"
 	@echo "make lint           ruff check and ruff format --check"
 	@echo "make format         apply ruff format and ruff's automatic fixes"
@@ -88,6 +95,9 @@ coverage: $(VENV_STAMP)
 	$(call run_pytest,$(VENV_PYTHON),--cov=$(PACKAGE) --cov-branch \
 		--cov-report=term-missing:skip-covered --cov-report=json:$(COVERAGE_JSON) $(PYTEST_ARGS))
 	$(VENV_PYTHON) .ci/check_coverage.py $(COVERAGE_JSON) $(COVERAGE_MIN)
+
+test-postgres: $(VENV_STAMP)
+	export DEFENDER_TEST_DB=postgres; $(call run_pytest,$(VENV_PYTHON),$(POSTGRES_TESTS) $(PYTEST_ARGS))
 
 test-dj42: $(DJ42_STAMP)
 	$(DJ42_PYTHON) -c 'import django, rest_framework; print("Django", django.get_version(), "DRF", rest_framework.VERSION)'
