@@ -148,3 +148,22 @@ def test_scripts_reload_after_script_flush(redis_server, redis_prefix):
     client.script_flush()
     reservations, _ = backend.reserve([SPEC], NOW)
     assert reservations[0].count == 2
+
+
+def test_script_reload_does_not_repeat_other_commands(redis_server, redis_prefix):
+    client = redis.Redis.from_url(redis_server().url)
+    backend = RedisBackend(redis_prefix, client)
+    for _ in range(3):
+        reservation = backend.reserve([SPEC], NOW)[0][0]
+        backend.record_failure([reservation], NOW)
+    reservation = backend.reserve([SPEC], NOW)[0][0]
+    assert reservation.count == 4
+    # The blocking script fails with NOSCRIPT in the same pipeline as the log entry.
+    client.script_flush()
+    (outcome,) = backend.record_failure([reservation], NOW, audit={"username": "alice"})
+    assert outcome.blocked_now is True
+    assert client.xlen(backend.attempt_stream_key()) == 1
+    client.script_flush()
+    backend.record_success([], [SPEC], NOW, audit={"username": "alice"})
+    assert client.xlen(backend.attempt_stream_key()) == 2
+    assert backend.get_states([SPEC], NOW)[0].failures == 2

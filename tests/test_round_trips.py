@@ -93,7 +93,9 @@ def test_released_reservation_leaves_ip_uncounted(warm):
 
 
 def test_buffered_access_log_adds_no_round_trip(round_trips, redis_client):
-    with override_settings(DEFENDER_ACCESS_LOG_MODE="buffered"):
+    with override_settings(
+        DEFENDER_ACCESS_LOG_MODE="buffered", DEFENDER_STORE_ACCESS_ATTEMPTS=True
+    ):
         service = get_service()
         service.backend.ping()
         service._current_lists()

@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 import redis
 from django.core.exceptions import ImproperlyConfigured
+from redis.exceptions import NoScriptError
 
 from ..conf import defender_settings
 from ..exceptions import BackendUnavailable
@@ -126,6 +127,36 @@ def _client_from_cache(alias: str) -> Any:
     )
 
 
+#: One queued pipeline call: redis-py method name, positional and keyword arguments.
+QueuedCall = tuple[str, tuple[Any, ...], dict[str, Any]]
+
+
+class _QueuedCalls:
+    """A stand-in pipeline that records the calls queued on it, to replay them later."""
+
+    def __init__(self) -> None:
+        self.calls: list[QueuedCall] = []
+
+    def __getattr__(self, name: str) -> Callable[..., _QueuedCalls]:
+        def queue(*args: Any, **kwargs: Any) -> _QueuedCalls:
+            self.calls.append((name, args, kwargs))
+            return self
+
+        return queue
+
+
+class PartialPipelineError(redis.RedisError):
+    """Some commands of a pipeline failed after others had run.
+
+    ``replies`` contains one entry per queued command: its reply, or its exception.
+    """
+
+    def __init__(self, error: Exception, replies: list[Any]) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.replies = replies
+
+
 class RedisBackend(Backend):
     """Counters and blocks in Redis, atomic across processes and servers."""
 
@@ -139,6 +170,7 @@ class RedisBackend(Backend):
         self.client = client if client is not None else client_from_settings()
         self._sources = {name: _load_script(name) for name in SCRIPT_NAMES}
         self._shas = {name: _sha1(source) for name, source in self._sources.items()}
+        self._sources_by_sha = {self._shas[name]: source for name, source in self._sources.items()}
 
     # --- plumbing ----------------------------------------------------------------------
 
@@ -150,26 +182,42 @@ class RedisBackend(Backend):
             raise BackendUnavailable(f"Redis {operation} failed: {error}") from error
 
     def _load_scripts(self) -> None:
+        """Load every script into the server's cache (on a Cluster, every primary's)."""
         for source in self._sources.values():
             self.client.script_load(source)
 
     def _run_pipeline(self, fill: Callable[[Any], None]) -> list[Any]:
-        """Send the commands that ``fill`` queues in one round trip.
+        """Send the commands that ``fill`` queues in one round trip (one batch per node).
 
-        Scripts run by SHA1; if the server lost its script cache (restart, SCRIPT FLUSH),
-        they are loaded and the pipeline is sent once more. A lost cache affects every
-        script at once, so no script of the first attempt has run.
+        Scripts run by SHA1. A script that fails with NOSCRIPT, because the server lost
+        its script cache (restart, failover, SCRIPT FLUSH), is sent once more as EVAL,
+        which runs it and caches it. Only those are sent again, because the other
+        commands, such as a buffered access-log entry, have run already.
         """
-        for attempt in (1, 2):
-            pipe = self.client.pipeline(transaction=False)
-            fill(pipe)
-            try:
-                return list(pipe.execute())
-            except redis.exceptions.NoScriptError:
-                if attempt == 2:
-                    raise
-                self._load_scripts()
-        raise AssertionError("unreachable")
+        queued = _QueuedCalls()
+        fill(queued)
+        replies = self._send(queued.calls)
+        missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+        if missing:
+            again = self._send([self._as_eval(queued.calls[i]) for i in missing])
+            for position, reply in zip(missing, again, strict=True):
+                replies[position] = reply
+        errors = [reply for reply in replies if isinstance(reply, Exception)]
+        if errors and len(errors) < len(replies):
+            raise PartialPipelineError(errors[0], replies)
+        if errors:
+            raise errors[0]
+        return replies
+
+    def _send(self, calls: Sequence[QueuedCall]) -> list[Any]:
+        pipe = self.client.pipeline(transaction=False)
+        for name, args, kwargs in calls:
+            getattr(pipe, name)(*args, **kwargs)
+        return list(pipe.execute(raise_on_error=False))
+
+    def _as_eval(self, call: QueuedCall) -> QueuedCall:
+        name, (_command, sha, *rest), kwargs = call
+        return name, ("EVAL", self._sources_by_sha[sha], *rest), kwargs
 
     def _evalsha(self, pipe: Any, name: str, keys: Sequence[str], args: Sequence[Any]) -> None:
         pipe.execute_command("EVALSHA", self._shas[name], len(keys), *keys, *args)

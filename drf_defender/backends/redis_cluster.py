@@ -41,14 +41,14 @@ import redis
 from django.core.exceptions import ImproperlyConfigured
 from redis.backoff import NoBackoff
 from redis.cluster import ClusterNode, RedisCluster
-from redis.exceptions import NoScriptError, RedisClusterException
+from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 
 from ..conf import defender_settings
 from ..exceptions import BackendUnavailable
 from .addresses import parse_addresses
 from .base import FailureOutcome, Reservation, ReserveStatus, SubjectSpec
-from .redis import RedisBackend
+from .redis import PartialPipelineError, RedisBackend
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +57,6 @@ logger = logging.getLogger(__name__)
 RECONNECT_INTERVAL = 1.0
 
 #: One queued pipeline call: method name, positional and keyword arguments.
-QueuedCall = tuple[str, tuple[Any, ...], dict[str, Any]]
 
 
 def cluster_options_from_settings() -> tuple[list[ClusterNode], dict[str, Any]]:
@@ -144,32 +143,6 @@ class LazyClusterClient:
             client.close()
 
 
-class _QueuedCalls:
-    """A stand-in pipeline that records the calls queued on it, to replay them later."""
-
-    def __init__(self) -> None:
-        self.calls: list[QueuedCall] = []
-
-    def __getattr__(self, name: str) -> Callable[..., _QueuedCalls]:
-        def queue(*args: Any, **kwargs: Any) -> _QueuedCalls:
-            self.calls.append((name, args, kwargs))
-            return self
-
-        return queue
-
-
-class PartialPipelineError(redis.RedisError):
-    """Some commands of a cluster pipeline failed after others had run.
-
-    ``replies`` contains one entry per queued command: its reply, or its exception.
-    """
-
-    def __init__(self, error: Exception, replies: list[Any]) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.replies = replies
-
-
 class RedisClusterBackend(RedisBackend):
     """Counters and blocks in a Redis Cluster, following its failovers."""
 
@@ -180,7 +153,6 @@ class RedisClusterBackend(RedisBackend):
             nodes, options = cluster_options_from_settings()
             client = LazyClusterClient(lambda: RedisCluster(startup_nodes=nodes, **options))
         super().__init__(prefix, client)
-        self._sources_by_sha = {self._shas[name]: source for name, source in self._sources.items()}
 
     @contextmanager
     def _driver_errors(self, operation: str) -> Iterator[None]:
@@ -189,38 +161,6 @@ class RedisClusterBackend(RedisBackend):
                 yield
         except RedisClusterException as error:
             raise BackendUnavailable(f"Redis Cluster {operation} failed: {error}") from error
-
-    def _run_pipeline(self, fill: Callable[[Any], None]) -> list[Any]:
-        """Send the commands that ``fill`` queues, one batch per node.
-
-        Scripts run by SHA1. A script that fails with NOSCRIPT on its node is sent once
-        more, as EVAL, which runs it and caches it there. Only those are sent again,
-        because the other commands have run already.
-        """
-        queued = _QueuedCalls()
-        fill(queued)
-        replies = self._send(queued.calls)
-        missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
-        if missing:
-            again = self._send([self._as_eval(queued.calls[i]) for i in missing])
-            for position, reply in zip(missing, again, strict=True):
-                replies[position] = reply
-        errors = [reply for reply in replies if isinstance(reply, Exception)]
-        if errors and len(errors) < len(replies):
-            raise PartialPipelineError(errors[0], replies)
-        if errors:
-            raise errors[0]
-        return replies
-
-    def _send(self, calls: Sequence[QueuedCall]) -> list[Any]:
-        pipe = self.client.pipeline(transaction=False)
-        for name, args, kwargs in calls:
-            getattr(pipe, name)(*args, **kwargs)
-        return list(pipe.execute(raise_on_error=False))
-
-    def _as_eval(self, call: QueuedCall) -> QueuedCall:
-        name, (_command, sha, *rest), kwargs = call
-        return name, ("EVAL", self._sources_by_sha[sha], *rest), kwargs
 
     def reserve(
         self, specs: Sequence[SubjectSpec], now: float
