@@ -32,7 +32,9 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.decorators import method_decorator
 
 from ..compat import login_not_required
+from ..conf import defender_settings
 from ..exceptions import BackendUnavailableResponse, LockedOut
+from ..guard import MAX_BACKEND_USERNAME_LENGTH, username_for_backends
 from ..identity import get_username_from_request
 from ..keys import SCOPE_LOGIN
 from ..lockout_page import lockout_page_response, unavailable_page_response
@@ -85,8 +87,32 @@ def start_login_attempt(request: HttpRequest, integration: str) -> HttpResponse 
         return lockout_page_response(request, exc, scope=SCOPE_LOGIN)
     except BackendUnavailableResponse as exc:
         return unavailable_page_response(request, exc)
+    _bound_username_fields(request)
     setattr(request, _ATTEMPT_ATTRIBUTE, attempt)
     return None
+
+
+def _bound_username_fields(request: HttpRequest) -> None:
+    """Cut over-long usernames in ``request.POST`` before the login form reads them.
+
+    The attempt counts under the full value; the form then passes the cut value to
+    ``authenticate()``, which matches no account and fails as usual. Without the cut,
+    a case-insensitive lookup (django-allauth's backend builds a LIKE pattern) fails
+    on SQLite for values over 50 000 bytes and the login page answers 500.
+    """
+    post = request.POST
+    fields = [
+        name
+        for name in dict.fromkeys(("username", defender_settings.USERNAME_FORM_FIELD))
+        if any(len(value) > MAX_BACKEND_USERNAME_LENGTH for value in post.getlist(name))
+    ]
+    if not fields:
+        return
+    bounded = post.copy()
+    for name in fields:
+        bounded.setlist(name, [username_for_backends(value) for value in post.getlist(name)])
+    bounded._mutable = False
+    request.POST = bounded  # type: ignore[assignment]
 
 
 def finish_login_attempt(request: HttpRequest, response: HttpResponse) -> HttpResponse:
