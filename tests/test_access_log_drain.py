@@ -308,3 +308,13 @@ def test_drain_rejects_bad_options(args, message):
         drain(*args)
     assert raised.value.returncode == 2
     assert message in str(raised.value)
+
+
+@pytest.mark.django_db
+def test_reclaim_in_several_batches(buffered, stream):
+    attempts(buffered, 5)
+    assert len(stream.read_as("crashed-drain")) == 5
+    output = drain("--min-idle", "0", "--batch-size", "2")
+    assert "Stored 5 access attempts in 3 batches (5 taken over" in output
+    assert AccessAttempt.objects.count() == 5
+    assert stream.pending() == 0
