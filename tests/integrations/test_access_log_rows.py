@@ -208,3 +208,20 @@ def test_correct_password_row_after_typos(service, api):
         api.post("/api/auth/login/", {"username": "alice", "password": "x"}, format="json")
     api.post("/api/auth/login/", {"username": "alice", "password": ALICE_PASSWORD}, format="json")
     assert [row.login_valid for row in rows()] == [False, False, True]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_atomic_requests_drop_failure_rows(service, api, monkeypatch):
+    # The documented limit of inline mode: DRF rolls back the request's transaction on
+    # an error response, and the failure's row with it.
+    from django.db import connection
+
+    monkeypatch.setitem(connection.settings_dict, "ATOMIC_REQUESTS", True)
+    wrong = api.post("/api/auth/login/", {"username": "alice", "password": "x"}, format="json")
+    assert wrong.status_code == 400
+    assert rows() == []
+    right = api.post(
+        "/api/auth/login/", {"username": "bob", "password": BOB_PASSWORD}, format="json"
+    )
+    assert right.status_code == 200
+    assert [(row.username, row.login_valid) for row in rows()] == [("bob", True)]
