@@ -12,7 +12,7 @@ view authenticates with one of drf-defender's classes, or logs users in through 
 its serializers or views, then documents the lockout response: status
 DEFENDER_LOCKOUT_STATUS_CODE (429 by default), the body ``{detail, code,
 retry_after}`` and the ``Retry-After`` header. With DEFENDER_BACKEND_FAILURE_POLICY
-"closed" it also documents the 503 answered while the backend is down.
+"closed" it also documents the 503 returned while the backend is down.
 
 Classes are named by dotted path and compared by name along each class's MRO, so this
 module imports no integration and works whether or not the optional packages are
@@ -33,7 +33,7 @@ from rest_framework import serializers
 
 from .conf import defender_settings
 
-#: Authentication classes that answer with the lockout response.
+#: Authentication classes that can return the lockout response.
 LOCKOUT_AUTHENTICATION_CLASSES = frozenset(
     {
         "drf_defender.integrations.rest_framework.DefenderBasicAuthentication",
@@ -41,7 +41,7 @@ LOCKOUT_AUTHENTICATION_CLASSES = frozenset(
     }
 )
 
-#: Login serializers that answer with the lockout response.
+#: Login serializers that can return the lockout response.
 LOCKOUT_SERIALIZERS = frozenset(
     {
         "drf_defender.integrations.rest_framework.DefenderAuthTokenSerializer",
@@ -50,7 +50,7 @@ LOCKOUT_SERIALIZERS = frozenset(
     }
 )
 
-#: Views (and view mixins) that answer with the lockout response.
+#: Views (and view mixins) that can return the lockout response.
 LOCKOUT_VIEWS = frozenset(
     {
         "drf_defender.integrations.rest_framework.DefenderObtainAuthToken",
