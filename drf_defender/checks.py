@@ -442,3 +442,35 @@ def _check_cluster() -> list[CheckMessage]:
                 )
             )
     return messages
+
+
+PLAIN_JSON_PARSER = "rest_framework.parsers.JSONParser"
+
+
+@register("drf_defender")
+def check_parsers(**kwargs: Any) -> list[CheckMessage]:
+    """Warn when dj-rest-auth's login view would parse JSON with DRF's plain parser.
+
+    drf-defender's own views set their parsers; dj-rest-auth's login view, which takes
+    drf-defender's serializer, uses the project's default parsers.
+    """
+    from django.apps import apps
+    from rest_framework.settings import api_settings
+
+    if not apps.is_installed("dj_rest_auth"):
+        return []
+    paths = [
+        f"{parser.__module__}.{parser.__qualname__}"
+        for parser in api_settings.DEFAULT_PARSER_CLASSES
+    ]
+    if PLAIN_JSON_PARSER not in paths:
+        return []
+    return [
+        Warning(
+            "REST_FRAMEWORK['DEFAULT_PARSER_CLASSES'] contains DRF's JSONParser, which answers "
+            "500 instead of 400 to JSON nested deeper than Python's recursion limit, on the "
+            "dj-rest-auth login view too.",
+            hint="Replace it with 'drf_defender.parsers.NestingSafeJSONParser'.",
+            id="drf_defender.W003",
+        )
+    ]

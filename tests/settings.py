@@ -114,6 +114,13 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # As the installation guide recommends: DRF's JSONParser answers 500 to JSON nested
+    # deeper than the recursion limit.
+    "DEFAULT_PARSER_CLASSES": [
+        "drf_defender.parsers.NestingSafeJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
 }
 
 # The access log writes a row per attempt, which needs the test database; the tests of the

@@ -117,3 +117,10 @@ def test_redis_url_with_quoted_password_passes():
         )
         == []
     )
+
+
+def test_plain_json_parser_warns_with_dj_rest_auth():
+    plain = {"DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"]}
+    assert check_ids(REST_FRAMEWORK=plain) == ["drf_defender.W003"]
+    safe = {"DEFAULT_PARSER_CLASSES": ["drf_defender.parsers.NestingSafeJSONParser"]}
+    assert check_ids(REST_FRAMEWORK=safe) == []

@@ -16,7 +16,6 @@ from typing import Any
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, status
-from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -37,6 +36,7 @@ from ..keys import (
     get_policy,
     subject_key,
 )
+from ..parsers import NestingSafeJSONParser
 from ..service import LockoutService, get_service, now
 from . import serializers as s
 from .permissions import authentication_classes, permission_classes
@@ -64,23 +64,6 @@ CONFIGURED_LISTS = {
 
 
 # --- errors ---------------------------------------------------------------------------------
-
-
-class NestingSafeJSONParser(JSONParser):
-    """DRF's JSON parser, with a 400 for documents nested too deeply to decode.
-
-    ``json.load`` raises RecursionError, not ValueError, for nesting deeper than the
-    interpreter's recursion limit (about 1000 levels, a body of 2 KB), and DRF 3.18's
-    parser only turns ValueError into a ParseError, so the view would answer 500.
-    """
-
-    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
-        try:
-            return super().parse(stream, media_type, parser_context)
-        except RecursionError as error:
-            raise exceptions.ParseError(
-                _("JSON parse error - the document is nested too deeply.")
-            ) from error
 
 
 class ServiceUnavailable(exceptions.APIException):

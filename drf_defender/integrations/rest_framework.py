@@ -29,6 +29,7 @@ from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
 from ..guard import begin, protect, username_for_backends
+from ..parsers import DEFAULT_PARSERS
 from ..service import get_service
 
 __all__ = [
@@ -215,6 +216,7 @@ class DefenderObtainAuthToken(ObtainAuthToken):
     """DRF's ``ObtainAuthToken`` view using :class:`DefenderAuthTokenSerializer`."""
 
     serializer_class = DefenderAuthTokenSerializer
+    parser_classes = DEFAULT_PARSERS
 
 
 obtain_auth_token = DefenderObtainAuthToken.as_view()

@@ -24,6 +24,7 @@ except ImportError as error:
     ) from error
 
 from ..guard import protect, username_for_backends
+from ..parsers import DEFAULT_PARSERS
 
 __all__ = ["DefenderTokenObtainPairSerializer", "DefenderTokenObtainPairView"]
 
@@ -55,3 +56,4 @@ class DefenderTokenObtainPairView(TokenObtainPairView):
     """SimpleJWT's ``TokenObtainPairView`` using :class:`DefenderTokenObtainPairSerializer`."""
 
     serializer_class = DefenderTokenObtainPairSerializer
+    parser_classes = DEFAULT_PARSERS

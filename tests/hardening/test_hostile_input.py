@@ -302,14 +302,6 @@ def test_hostile_input_while_locked_out(case: str, accounts: Any, api: APIClient
     assert problems == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RecursionError,
-    reason=(
-        "DRF 3.18's JSONParser turns only ValueError into a 400, and json.load raises "
-        "RecursionError for deep nesting, so every view with DRF's parser answers 500."
-    ),
-)
 @pytest.mark.usefixtures("high_limit")
 def test_deeply_nested_json_on_login_views(accounts: Any, api: APIClient) -> None:
     problems = bad_answers(BODY_ENDPOINTS, DEEPLY_NESTED_JSON, api)
