@@ -459,10 +459,8 @@ def check_parsers(**kwargs: Any) -> list[CheckMessage]:
 
     if not apps.is_installed("dj_rest_auth"):
         return []
-    paths = [
-        f"{parser.__module__}.{parser.__qualname__}"
-        for parser in api_settings.DEFAULT_PARSER_CLASSES
-    ]
+    parsers: list[Any] = list(api_settings.DEFAULT_PARSER_CLASSES)
+    paths = [f"{parser.__module__}.{parser.__qualname__}" for parser in parsers]
     if PLAIN_JSON_PARSER not in paths:
         return []
     return [

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 from .backends.base import (
     AuditEntry,
@@ -118,9 +119,9 @@ def reset_lockouts() -> int:
     return deleted
 
 
-def _delete(client: object, keys: list[bytes]) -> int:
+def _delete(client: Any, keys: list[bytes]) -> int:
     # One DEL per key, because the keys of a Redis Cluster live in different slots.
-    return sum(int(client.delete(key)) for key in keys)  # type: ignore[attr-defined]
+    return sum(int(client.delete(key)) for key in keys)
 
 
 def _escape_glob(text: str) -> str:
