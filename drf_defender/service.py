@@ -308,18 +308,7 @@ class LockoutService:
         client IP of ``request``. Raises :class:`BackendUnavailableResponse` when the
         backend is down and ``DEFENDER_BACKEND_FAILURE_POLICY`` is "closed".
         """
-        if ip is None and request is not None:
-            ip = identity.client_ip(request)
-        username_key = identity.username_identity(username)
-        attempt = Attempt(
-            service=self,
-            scope=scope,
-            ip=ip,
-            username=username if isinstance(username, str) else None,
-            username_key=username_key,
-            integration=integration,
-            request=request,
-        )
+        attempt = self._new_attempt(request, username, ip, scope, integration)
         try:
             self._begin(attempt)
         except BackendUnavailable as error:
@@ -334,6 +323,26 @@ class LockoutService:
                 self._send_attempt(signals.attempt_blocked, attempt, locked_out=True)
             raise
         return attempt
+
+    def _new_attempt(
+        self,
+        request: HttpRequest | None,
+        username: str | None,
+        ip: str | None,
+        scope: str,
+        integration: str,
+    ) -> Attempt:
+        if ip is None and request is not None:
+            ip = identity.client_ip(request)
+        return Attempt(
+            service=self,
+            scope=scope,
+            ip=ip,
+            username=username if isinstance(username, str) else None,
+            username_key=identity.username_identity(username),
+            integration=integration,
+            request=request,
+        )
 
     def check(
         self,
@@ -353,17 +362,8 @@ class LockoutService:
         guess, such as API tokens, and record a failed check with ``begin`` and
         ``failed``. The backend outage policy applies as in ``begin``.
         """
-        if ip is None and request is not None:
-            ip = identity.client_ip(request)
-        attempt = Attempt(
-            service=self,
-            scope=scope,
-            ip=ip,
-            username=username if isinstance(username, str) else None,
-            username_key=identity.username_identity(username),
-            integration=integration,
-            request=request,
-        )
+        attempt = self._new_attempt(request, username, ip, scope, integration)
+        ip = attempt.ip
         try:
             lists = self._current_lists()
             if self._screen(attempt, lists):
