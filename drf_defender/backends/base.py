@@ -132,7 +132,12 @@ class Backend(ABC):
 
     @abstractmethod
     def release(self, specs: Sequence[SubjectSpec], now: float) -> None:
-        """Give back reservations that were not followed by a failure."""
+        """Give back reservations that were not followed by a failure.
+
+        For a spec with a companion, both counters go down by one, but only while the
+        companion's count is above zero: otherwise a concurrent success of the same
+        pair has taken this reservation off already.
+        """
 
     @abstractmethod
     def record_failure(
@@ -157,8 +162,10 @@ class Backend(ABC):
         """Delete the counters of ``clear`` and release the reservations of ``release``.
 
         For a spec of ``release`` with a companion, the companion's count (this
-        request's reservation plus that username's earlier failures from this IP) is
-        taken off the IP counter and the companion is deleted. Blocks are never lifted.
+        request's reservation, that username's earlier failures from this IP and its
+        requests still in flight) is taken off the IP counter and the companion is
+        deleted. A missing companion takes nothing off, because a concurrent success of
+        the same pair has taken this reservation off already. Blocks are never lifted.
         """
 
     # --- administration --------------------------------------------------------------

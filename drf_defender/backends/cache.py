@@ -125,9 +125,15 @@ class CacheBackend(Backend):
     def release(self, specs: Sequence[SubjectSpec], now: float) -> None:
         with _lock:
             for spec in specs:
-                self._take_back(self._key("failed", spec.subject), 1, now)
                 if spec.companion is not None:
-                    self._take_back(self._key("failed", spec.companion), 1, now)
+                    # A concurrent success of the same pair may have taken this
+                    # reservation off both counters already; see record_success().
+                    companion_key = self._key("failed", spec.companion)
+                    companion = self._get(companion_key)
+                    if not (_live(companion, now) and companion["c"] > 0):
+                        continue
+                    self._take_back(companion_key, 1, now)
+                self._take_back(self._key("failed", spec.subject), 1, now)
 
     def _take_back(self, key: str, amount: int, now: float) -> None:
         failed = self._get(key)
@@ -188,9 +194,12 @@ class CacheBackend(Backend):
                 if spec.companion is None:
                     self._take_back(self._key("failed", spec.subject), 1, now)
                     continue
+                # The companion holds this request's reservation and those of the
+                # pair's requests still in flight. Without it, a concurrent success
+                # took them all off already, and nothing is left to take off.
                 companion_key = self._key("failed", spec.companion)
                 companion = self._get(companion_key)
-                own = companion["c"] if _live(companion, now) else 1
+                own = companion["c"] if _live(companion, now) else 0
                 self._delete(companion_key)
                 self._take_back(self._key("failed", spec.subject), own, now)
 

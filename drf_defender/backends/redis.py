@@ -266,9 +266,10 @@ class RedisBackend(Backend):
 
         def fill(pipe: Any) -> None:
             for spec in specs:
-                self._evalsha(pipe, "release", (self._key("failed", spec.subject),), ())
+                keys = [self._key("failed", spec.subject)]
                 if spec.companion is not None:
-                    self._evalsha(pipe, "release", (self._key("failed", spec.companion),), ())
+                    keys.append(self._key("failed", spec.companion))
+                self._evalsha(pipe, "release", keys, ())
 
         with self._driver_errors("release"):
             self._run_pipeline(fill)
