@@ -16,6 +16,7 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 
 from drf_defender import identity
+from tests.hardening.live import LiveDatabase
 from tests.hardening.support import (
     ALICE_PASSWORD,
     ATTACKER,
@@ -101,3 +102,11 @@ def admin_api(accounts: dict[str, Any]) -> APIClient:
     client = APIClient(REMOTE_ADDR="192.0.2.200")
     client.force_login(accounts["staff"])
     return client
+
+
+@pytest.fixture(scope="session")
+def live_database(tmp_path_factory: pytest.TempPathFactory) -> LiveDatabase:
+    """An SQLite file with the test accounts, which other processes can open."""
+    database = LiveDatabase(tmp_path_factory.mktemp("live"))
+    database.prepare()
+    return database
