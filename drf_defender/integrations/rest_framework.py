@@ -24,22 +24,20 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from rest_framework.authentication import BasicAuthentication, TokenAuthentication
 from rest_framework.authtoken.serializers import AuthTokenSerializer
-from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
 from ..guard import begin, protect, username_for_backends
-from ..parsers import DEFAULT_PARSERS
 from ..service import get_service
 
 __all__ = [
     "DefenderAuthTokenSerializer",
     "DefenderBasicAuthentication",
-    "DefenderObtainAuthToken",
+    "DefenderObtainAuthToken",  # noqa: F822 - served by __getattr__
     "DefenderTokenAuthentication",
     "authorization_header",
     "decode_basic_credentials",
-    "obtain_auth_token",
+    "obtain_auth_token",  # noqa: F822 - served by __getattr__
 ]
 
 INTEGRATION_BASIC = "basic"
@@ -212,14 +210,19 @@ class DefenderAuthTokenSerializer(AuthTokenSerializer):
         return validated
 
 
-class DefenderObtainAuthToken(ObtainAuthToken):
-    """DRF's ``ObtainAuthToken`` view using :class:`DefenderAuthTokenSerializer`."""
-
-    serializer_class = DefenderAuthTokenSerializer
-    parser_classes = DEFAULT_PARSERS
+#: Names served by :mod:`drf_defender.integrations.rest_framework_views` on first access.
+_VIEW_NAMES = ("DefenderObtainAuthToken", "obtain_auth_token")
 
 
-obtain_auth_token = DefenderObtainAuthToken.as_view()
+def __getattr__(name: str) -> Any:
+    # DRF resolves DEFAULT_AUTHENTICATION_CLASSES, and so imports this module, while
+    # rest_framework.views is still being imported. Importing DRF's views here at import
+    # time would be a circular import, so the obtain-token view loads on first access.
+    if name in _VIEW_NAMES:
+        from . import rest_framework_views
+
+        return getattr(rest_framework_views, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _django_request(request: Request | HttpRequest) -> HttpRequest:
