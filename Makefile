@@ -12,8 +12,8 @@ PYTHON ?= python3
 VENV ?= .venv
 # Virtualenv of the second test pass on Django 4.2.
 VENV_DJ42 ?= .venv-dj42
-# Extras installed into both virtualenvs.
-EXTRAS ?= all,test,dev
+# Extras installed into both virtualenvs; "demo" adds what the example project needs.
+EXTRAS ?= all,test,dev,demo
 # Requirement that pins the second test pass to Django 4.2.
 DJANGO_42_SPEC ?= Django>=4.2,<5.0
 # Minimum line coverage of the package, in percent; branch coverage is reported only.
@@ -148,11 +148,15 @@ ci:
 	if [ -n "$$failed" ]; then echo "CI failed in:$$failed" >&2; exit 1; fi; \
 	echo "CI passed: every stage succeeded."
 
+# Host of the demo server. demo_users reads it from DEMO_BIND_HOST and creates its users,
+# whose passwords are published, only for a loopback host; the demo's runserver rejects
+# any other address.
+DEMO_HOST ?= 127.0.0.1
+
 demo: $(VENV_STAMP)
-	[ -f example/manage.py ] || { echo "example/manage.py not found: this checkout has no example project yet." >&2; exit 1; }
 	$(VENV_PYTHON) example/manage.py migrate
-	$(VENV_PYTHON) example/manage.py demo_users
-	$(VENV_PYTHON) example/manage.py runserver 127.0.0.1:$${PORT:-8000}
+	DEMO_BIND_HOST='$(DEMO_HOST)' $(VENV_PYTHON) example/manage.py demo_users
+	DEMO_BIND_HOST='$(DEMO_HOST)' $(VENV_PYTHON) example/manage.py runserver '$(DEMO_HOST)':$${PORT:-8000}
 
 clean:
 	rm -rf build dist $(DOCS_SITE_DIR) .coverage htmlcov .pytest_cache .mypy_cache .ruff_cache

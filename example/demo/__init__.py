@@ -1,0 +1,1 @@
+"""The demo app: the ``/api/me/`` view, demo users and a loopback-only ``runserver``."""
