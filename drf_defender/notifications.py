@@ -60,6 +60,10 @@ def notify_user_on_lockout(
     kind = _REASON_KINDS.get(reason)
     if kind is None or manual or scope != SCOPE_LOGIN or not username:
         return
+    if kind != KIND_PAIR:
+        # The IP of the request that started a username lockout is not the owner's
+        # business; the email names an IP for a pair lockout only.
+        ip_address = None
     try:
         message = _build_message(kind, username, ip_address, seconds, lockout_count)
         if message is None:

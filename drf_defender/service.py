@@ -633,8 +633,10 @@ class LockoutService:
         seconds = (
             None if not outcome.blocked_until else max(1, math.ceil(outcome.blocked_until - now()))
         )
-        username = attempt.username_key if subject.kind != KIND_IP else None
-        ip_address = attempt.ip if subject.kind != KIND_USERNAME else None
+        # The request that started the block names both values whichever subject
+        # tripped; ``reason`` tells receivers which one did.
+        username = attempt.username_key
+        ip_address = attempt.ip
         logger.warning(
             "drf-defender blocked %s %s in scope %s for %s (lockout %d)",
             subject.reason,
