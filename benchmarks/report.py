@@ -52,6 +52,11 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def _para(text: str) -> str:
+    """Return a block of fixed text as one paragraph followed by a blank line."""
+    return text.strip() + "\n\n"
+
+
 def _label(name: str) -> str:
     system = common.SYSTEMS_BY_NAME.get(name)
     return system.label if system else name
@@ -516,6 +521,11 @@ def render(summary: dict[str, Any], chart_name: str | None) -> str:
     versions = summary.get("versions", {})
     minutes = summary.get("seconds", 0) / 60
     sections = [TEMPLATE_HEAD.format(minutes=minutes)]
+    if summary.get("mode") != "full":
+        sections.append(
+            f"**This page comes from a {summary.get('mode')} run: its request counts are far "
+            "too small for any figure on it to mean anything.**"
+        )
 
     sections.append("## Targets\n\n" + _table(["target", "measured", "result"], targets(f)))
     sections.append(TEMPLATE_TARGET_NOTES)
@@ -533,19 +543,21 @@ def render(summary: dict[str, Any], chart_name: str | None) -> str:
     sections.append("## Machine and versions\n\n" + _table(["", ""], rows))
     sections.append(TEMPLATE_SYSTEMS)
 
-    sections.append("## Latency in-process\n\n" + TEMPLATE_INPROCESS + latency_section(f))
+    sections.append("## Latency in-process\n\n" + _para(TEMPLATE_INPROCESS) + latency_section(f))
     if chart_name:
         sections.append(f"![Latency added per system and workload]({chart_name})")
     sections.append(
         f"Answers in the timed runs (status {TIMES} count), which show what each system does on "
         "each path:\n\n" + statuses_section(f)
     )
-    sections.append("## Redis and SQL per request\n\n" + TEMPLATE_COUNTS + counts_section(f))
+    sections.append("## Redis and SQL per request\n\n" + _para(TEMPLATE_COUNTS) + counts_section(f))
     http_text = http_section(f) if f.http else "Not measured in this run."
-    sections.append("## Over HTTP\n\n" + TEMPLATE_HTTP + http_text)
+    sections.append("## Over HTTP\n\n" + _para(TEMPLATE_HTTP) + http_text)
     cpu_text = cpu_section(f) if f.cpu else "Not measured in this run."
-    sections.append("## CPU per guess with Django's default hasher\n\n" + TEMPLATE_CPU + cpu_text)
-    sections.append("## Scale\n\n" + TEMPLATE_SCALE + scale_section(f))
+    sections.append(
+        "## CPU per guess with Django's default hasher\n\n" + _para(TEMPLATE_CPU) + cpu_text
+    )
+    sections.append("## Scale\n\n" + _para(TEMPLATE_SCALE) + scale_section(f))
 
     cleanup = summary.get("cleanup")
     if cleanup:
