@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django.urls import reverse
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.decorators import api_view, authentication_classes, permission_classes
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
@@ -21,6 +23,17 @@ class MeView(APIView):
     authentication_classes = [DefenderBasicAuthentication, DefenderTokenAuthentication]
     permission_classes = [IsAuthenticated]
 
+    @extend_schema(
+        responses=inline_serializer(
+            "DemoMe",
+            {
+                "username": serializers.CharField(),
+                "email": serializers.EmailField(),
+                "is_staff": serializers.BooleanField(),
+                "authenticated_by": serializers.CharField(),
+            },
+        )
+    )
     def get(self, request: Request) -> Response:
         user = request.user
         return Response(
@@ -33,6 +46,18 @@ class MeView(APIView):
         )
 
 
+@extend_schema(
+    responses=inline_serializer(
+        "DemoPasswordResetLink",
+        {
+            "uid": serializers.CharField(),
+            "token": serializers.CharField(),
+            "confirm_with": serializers.CharField(),
+            "confirm_url": serializers.URLField(),
+            "fields": serializers.ListField(child=serializers.CharField()),
+        },
+    )
+)
 @api_view(["GET"])
 @authentication_classes([])
 @permission_classes([AllowAny])
