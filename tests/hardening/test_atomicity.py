@@ -118,7 +118,7 @@ def test_no_failure_lost_under_contention(
     accounts: Any, settings: Any, redis_client: Any, redis_prefix: str
 ) -> None:
     settings.DEFENDER_LOGIN_FAILURE_LIMIT = 10_000
-    sent = 300
+    sent = 500
 
     results = run_threads(
         lambda index: OBTAIN_TOKEN.send(
