@@ -1,10 +1,10 @@
 -- Take one username's failures from this IP off the IP counter after that username
 -- logged in, and delete the pair's companion counter.
 -- KEYS[1] IP failure counter, KEYS[2] companion counter of the pair (same slot).
--- ARGV[1] now (ms). The pair's count includes this request's own reservation, and those
--- of requests of the same pair still in flight. A concurrent success of the pair that
--- ran first has taken all of them off and deleted the companion, so a missing companion
--- leaves nothing to take off: taking one off anyway would erase another username's
+-- ARGV[1] now (ms). The pair's count includes this request's own reservation and those
+-- of the pair's requests still in flight. A concurrent success of the pair that ran
+-- first has taken all of them off and deleted the companion. So a missing companion
+-- leaves nothing to take off, and taking one off anyway would erase another username's
 -- failure from the IP counter.
 local now = tonumber(ARGV[1])
 local companion = redis.call('HMGET', KEYS[2], 'c', 'e')

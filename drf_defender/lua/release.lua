@@ -1,8 +1,8 @@
 -- Give back a reservation that was not followed by a failure.
 -- KEYS[1] failure counter, KEYS[2] (optional) companion counter of the IP-and-username
 -- pair, in the same slot. With a companion, the IP counter goes down only while the
--- companion still holds the reservation: a concurrent success of the same pair may have
--- taken it off both counters already. Never lets a count go below zero.
+-- companion still contains the reservation, because a concurrent success of the same
+-- pair may have taken it off both counters already. Never lets a count go below zero.
 if KEYS[2] then
   local companion = tonumber(redis.call('HGET', KEYS[2], 'c') or '0')
   if companion <= 0 then

@@ -1,6 +1,6 @@
 """Racing requests through the login endpoints never get more checks than the limit allows.
 
-The service-level races are in tests/test_concurrency.py; here every request goes
+The service-level races are in tests/test_concurrency.py. Here every request goes
 through a real entry point of the test URL conf, from threads released together, and
 from several processes sharing one Redis database. The threads need committed
 accounts, so these tests use transactional database access.
@@ -59,7 +59,7 @@ def outcomes_of(entry: Entry, results: list[Any]) -> Counter[str]:
 
 
 def raw_counts(redis_client: Any, redis_prefix: str) -> list[int]:
-    """Return every failure count stored under the prefix, as Redis holds it."""
+    """Return every failure count stored under the prefix, as Redis stores it."""
     counts = []
     for key in prefix_keys(redis_client, redis_prefix):
         if ":failed:" in key:

@@ -1,8 +1,8 @@
 """Redis URL forms that deployments use reach a working backend through a login.
 
-Plain, password and socket URLs are covered in tests/test_redis_config.py; this module
-adds TLS (``rediss://``) against a throwaway redis-server with a certificate made for
-the test by the ``openssl`` command.
+Plain, password and socket URLs are covered in tests/test_redis_config.py. This module
+adds TLS (``rediss://``) against a throwaway redis-server, with a certificate that the
+``openssl`` command makes for the test.
 """
 
 from __future__ import annotations

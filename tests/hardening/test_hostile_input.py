@@ -77,7 +77,7 @@ LOGIN_ENDPOINTS = (
     Endpoint("django_reset", "/accounts/password_reset/", ("email",), tolerated=HTML_OK),
 )
 #: The view behind the guard decorator reads ``request.data`` without any validation, as
-#: a minimal example does; its own crashes on wrong types are not the guard's, so it
+#: a minimal example does. Its own crashes on wrong types are not the guard's, so it
 #: only gets well-formed bodies.
 BODY_ENDPOINTS = tuple(
     endpoint for endpoint in LOGIN_ENDPOINTS if endpoint.name != "guard_decorator"
@@ -242,10 +242,10 @@ def bad_answers(
     only_4xx: bool = True,
     **extra: Any,
 ) -> list[str]:
-    """Send the case to each endpoint; return a line for each answer that is not expected.
+    """Send the case to each endpoint and return a line for each unexpected response.
 
-    With ``only_4xx``, every answer must be a 4xx (or a status the endpoint tolerates);
-    otherwise any answer below 500 is expected, for input that may be valid.
+    With ``only_4xx``, every response must be a 4xx or a status the endpoint tolerates.
+    Otherwise any status below 500 is expected, for input that may be valid.
     """
     problems = []
     for endpoint in endpoints:

@@ -211,7 +211,7 @@ def test_unblock_ip_then_username_leaves_no_keys(
     client = from_ip(ATTACKER)
     assert [login(client, "alice") for _ in range(LIMIT + 1)][-1] == "locked"
 
-    # The identity of the locked login names both values, so that the answer can tell
+    # The request names both values of the locked login, so that the response lists
     # which of its subjects stay blocked.
     by_ip = admin_api.post(
         "/api/defender/blocks/unblock/",
@@ -238,7 +238,9 @@ def test_unblock_ip_then_username_leaves_no_keys(
     assert after == "ok"
     assert listing.json()["count"] == 0
     for key in prefix_keys(redis_client, redis_prefix):
-        assert ":blocked:" not in key and ":lockouts:" not in key and ":index:" not in key, key
+        assert ":blocked:" not in key, key
+        assert ":lockouts:" not in key, key
+        assert ":index:" not in key, key
         if ":failed:" in key:
             assert int(redis_client.hget(key, "c") or 0) == 0, key
 

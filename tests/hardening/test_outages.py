@@ -43,7 +43,7 @@ TIMEOUT = 0.3
 #: A request makes at most two backend calls during an outage (a token check and the
 #: failure it records), each bounded by TIMEOUT; the margin absorbs a loaded machine.
 REQUEST_BOUND = 2 * TIMEOUT + 1.0
-#: Milliseconds that ``CLIENT PAUSE`` holds the commands of the slow server.
+#: Milliseconds for which ``CLIENT PAUSE`` delays the commands of the slow server.
 SLOW_PAUSE_MS = 6_000
 #: Seconds that a test waits at most for the service to count again.
 RECOVERY_BOUND = 15.0
@@ -72,7 +72,7 @@ class Outage:
             self.server.start()
         elif self.name == "paused":
             self.server.resume()
-        # A slow server answers again when its pause ends.
+        # A slow server replies again when its pause ends.
 
     def entries(self) -> tuple[Entry, ...]:
         # The slow server is slow for SLOW_PAUSE_MS only: fewer requests fit in.

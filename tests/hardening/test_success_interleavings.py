@@ -1,7 +1,7 @@
 """Interleavings of one pair's requests that must not erase other failures of the IP.
 
 A success takes the failures of its own username off the IP counter, using the pair's
-companion counter, which also holds the reservations of that pair's requests still in
+companion counter, which also contains the reservations of that pair's requests still in
 flight. These tests replay, step by step, the orders that racing requests can take, on
 every backend, and check that the IP counter keeps the failures of other usernames.
 """
