@@ -109,7 +109,7 @@ REST_FRAMEWORK = {
         "drf_defender.integrations.rest_framework.DefenderTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    # DRF's JSONParser answers 500 to JSON nested too deeply; this one answers 400.
+    # DRF's JSONParser returns a 500 for JSON nested too deeply; this parser returns a 400.
     "DEFAULT_PARSER_CLASSES": [
         "drf_defender.parsers.NestingSafeJSONParser",
         "rest_framework.parsers.FormParser",

@@ -18,7 +18,7 @@ from drf_defender.integrations.simplejwt import DefenderTokenObtainPairView
 urlpatterns: list[URLPattern | URLResolver] = [
     # Protected by DefenderLoginMiddleware.
     path("admin/", admin.site.urls),
-    # dj-rest-auth's view; REST_AUTH["LOGIN_SERIALIZER"] adds the lockout.
+    # dj-rest-auth's view, which REST_AUTH["LOGIN_SERIALIZER"] protects.
     path("api/auth/login/", LoginView.as_view(), name="login"),
     path("api/auth/logout/", LogoutView.as_view(), name="logout"),
     path("api/auth/token/", DefenderObtainAuthToken.as_view(), name="token"),
