@@ -24,8 +24,10 @@ import django
 from benchmarks import common
 
 ATTACK_NETWORK = ipaddress.IPv4Network("100.64.0.0/10")
-#: Attempts whose keys the backend writes in one pipeline while filling up to a level.
-FILL_BATCH = 1000
+#: Attempts whose keys one server-side call writes while filling up to a level.
+FILL_BATCH = 10_000
+#: IPs that one pipeline blocks while preparing the listing figures.
+BLOCK_BATCH = 1000
 #: Timed rounds at each level; the median round is reported.
 ROUNDS = 5
 
@@ -39,38 +41,103 @@ def _client() -> Any:
     import redis
     from django.conf import settings
 
-    return redis.Redis.from_url(settings.BENCH_REDIS_URL)
+    # Emptying a server of millions of keys takes a while even asynchronously.
+    return redis.Redis.from_url(settings.BENCH_REDIS_URL, socket_timeout=120)
 
 
-def _fill(service: Any, start: int, stop: int) -> None:
+#: Writes the failure counters of attempts ARGV[1]..ARGV[2]-1 as the reservation script
+#: writes them for a first failure: a hash {c: 1, e: now + window} that expires after the
+#: attempt window. KEYS are none; ARGV[3] now (ms), ARGV[4] window (ms), ARGV[5..7] key
+#: templates (IP, username, pair) with @IP@ and @USER@ where the values go.
+FILL_SCRIPT = """
+local first, stop = tonumber(ARGV[1]), tonumber(ARGV[2])
+local now, window = tonumber(ARGV[3]), tonumber(ARGV[4])
+local base = 100 * 16777216 + 64 * 65536
+for i = first, stop - 1 do
+  local n = base + i
+  local ip = string.format('%d.%d.%d.%d', math.floor(n / 16777216), math.floor(n / 65536) % 256,
+    math.floor(n / 256) % 256, n % 256)
+  local user = string.format('stuffed%07d', i)
+  for t = 5, 7 do
+    local key = string.gsub(string.gsub(ARGV[t], '@IP@', ip), '@USER@', user)
+    redis.call('HSET', key, 'c', 1, 'e', now + window)
+    redis.call('PEXPIRE', key, window)
+  end
+end
+return stop - first
+"""
+
+
+def _key_templates(service: Any) -> list[str]:
+    from drf_defender.keys import KIND_IP, KIND_PAIR, KIND_USERNAME, Subject, subject_key
+
+    prefix = service.backend.prefix
+    return [
+        subject_key(prefix, "failed", Subject(KIND_IP, "@IP@")),
+        subject_key(prefix, "failed", Subject(KIND_USERNAME, "@USER@")),
+        subject_key(prefix, "failed", Subject(KIND_PAIR, "@IP@|@USER@")),
+    ]
+
+
+def _fill(client: Any, service: Any, start: int, stop: int) -> None:
     """Write the counters of attempts ``start``..``stop`` as ``begin()`` would.
 
-    A failure below the limit costs the service exactly one backend call, the
-    reservation; ``failed()`` then has nothing to send. The fill makes that same call
-    for many attempts per pipeline, so reaching a million tracked identities takes
-    seconds instead of the service's one round trip per attempt.
+    A failure below the limit costs the service one backend call, the reservation, and
+    ``failed()`` then sends nothing. Making that call a million times takes minutes on
+    a small machine, so a server-side loop writes the same keys with the same fields
+    and expiry, ten thousand attempts per call; :func:`_check_fill` compares the
+    result with what the service itself writes.
     """
     from drf_defender.keys import get_policy
-    from drf_defender.service import Attempt, now
+    from drf_defender.service import now
 
-    policy = get_policy()
-    backend = service.backend
+    window_ms = get_policy().attempt_window * 1000
+    templates = _key_templates(service)
     for batch_start in range(start, stop, FILL_BATCH):
-        specs = []
-        for index in range(batch_start, min(stop, batch_start + FILL_BATCH)):
-            ip, name = attacker(index)
-            attempt = Attempt(
-                service=service,
-                scope=policy.scope,
-                ip=ip,
-                username=name,
-                username_key=name,
-                integration="benchmark",
+        batch_stop = min(stop, batch_start + FILL_BATCH)
+        now_ms = round(now() * 1000)
+        client.eval(FILL_SCRIPT, 0, batch_start, batch_stop, now_ms, window_ms, *templates)
+
+
+def _check_fill(client: Any, service: Any, filled: int, fresh: int) -> dict[str, Any]:
+    """Check that a filled attempt's keys match those of an attempt through the service.
+
+    ``filled`` is an attempt written by :func:`_fill`; ``fresh`` one that no key exists
+    for yet, which goes through ``begin()`` and ``failed()``. Raises AssertionError when
+    the fields, the expiry or the memory of the keys differ.
+    """
+    ip, name = attacker(fresh)
+    service.begin(None, username=name, ip=ip, integration="benchmark").failed()
+    compared = {}
+    for filled_key, fresh_key in zip(
+        _attempt_keys(service, filled), _attempt_keys(service, fresh), strict=True
+    ):
+        filled_fields = client.hgetall(filled_key)
+        fresh_fields = client.hgetall(fresh_key)
+        if set(filled_fields) != set(fresh_fields) or filled_fields.get(b"c") != fresh_fields.get(
+            b"c"
+        ):
+            raise AssertionError(
+                f"filled key {filled_key} differs: {filled_fields} vs {fresh_fields}"
             )
-            for subject in service.subjects(policy, ip, name, False):
-                # The service's own spec builder, so that the keys match begin()'s.
-                specs.append(service._spec(subject, policy, attempt))
-        backend.reserve(specs, now())
+        filled_ttl, fresh_ttl = client.pttl(filled_key), client.pttl(fresh_key)
+        if abs(filled_ttl - fresh_ttl) > 120_000:
+            raise AssertionError(
+                f"filled key {filled_key} expires in {filled_ttl} ms, not {fresh_ttl}"
+            )
+        compared[fresh_key] = {
+            "memory_filled": client.memory_usage(filled_key, samples=0),
+            "memory_service": client.memory_usage(fresh_key, samples=0),
+        }
+    _forget(client, service, fresh, fresh + 1)
+    return compared
+
+
+def _attempt_keys(service: Any, index: int) -> list[str]:
+    ip, name = attacker(index)
+    return [
+        template.replace("@IP@", ip).replace("@USER@", name) for template in _key_templates(service)
+    ]
 
 
 def _forget(client: Any, service: Any, start: int, stop: int) -> None:
@@ -103,13 +170,17 @@ def throughput_and_memory(mode: common.Mode) -> dict[str, Any]:
     client.flushdb()
     service = get_service()
     service.backend.ping()
+    # Connections, scripts and the lists cache are set up before anything is timed.
+    warmup_start = ATTACK_NETWORK.num_addresses // 2
+    _timed_attempts(service, warmup_start, 200)
+    _forget(client, service, warmup_start, warmup_start + 200)
     base_memory = int(client.info("memory")["used_memory"])
     levels = []
     tracked = 0
     sample = mode.scale_sample
     for level in mode.scale_levels:
         fill_started = time.perf_counter()
-        _fill(service, tracked, level)
+        _fill(client, service, tracked, level)
         fill_seconds = time.perf_counter() - fill_started
         tracked = level
         memory = int(client.info("memory")["used_memory"])
@@ -138,12 +209,14 @@ def throughput_and_memory(mode: common.Mode) -> dict[str, Any]:
             flush=True,
         )
     per_kind = _memory_by_kind(client, service, tracked)
+    checked = _check_fill(client, service, filled=tracked - 1, fresh=tracked + 10 * sample)
     client.close()
     first, last = levels[0]["attempts_per_second"], levels[-1]["attempts_per_second"]
     return {
         "base_memory": base_memory,
         "levels": levels,
         "memory_usage_by_kind": per_kind,
+        "fill_check": checked,
         "change_first_to_last": (last - first) / first,
         "sample_attempts": sample,
     }
@@ -208,7 +281,7 @@ def listing(mode: common.Mode) -> dict[str, Any]:
             f" last page {last_page:6.2f} ms",
             flush=True,
         )
-    client.flushdb()
+    client.flushdb(asynchronous=True)
     client.close()
     return {"runs": results}
 
@@ -224,10 +297,10 @@ def _block_many(service: Any, start: int, stop: int, duration: int) -> None:
 
     backend = service.backend
     now_ms = round(now() * 1000)
-    for batch_start in range(start, stop, FILL_BATCH):
+    for batch_start in range(start, stop, BLOCK_BATCH):
 
         def fill(pipe: Any, batch_start: int = batch_start) -> None:
-            for index in range(batch_start, min(stop, batch_start + FILL_BATCH)):
+            for index in range(batch_start, min(stop, batch_start + BLOCK_BATCH)):
                 ip, _name = attacker(index)
                 subject = Subject(KIND_IP, ip, "login", ip)
                 keys = [
@@ -262,8 +335,9 @@ def main(argv: list[str] | None = None) -> int:
     from django.test import override_settings
 
     # The access log is a separate, capped stream; it stays off here so that the
-    # figures describe the counters alone.
-    with override_settings(DEFENDER_STORE_ACCESS_ATTEMPTS=False):
+    # figures describe the counters alone. The server is the benchmark's own, so the
+    # keys carry drf-defender's default prefix and have the size they have in production.
+    with override_settings(DEFENDER_STORE_ACCESS_ATTEMPTS=False, DEFENDER_CACHE_PREFIX="defender"):
         result = {"throughput": throughput_and_memory(mode), "listing": listing(mode)}
     common.write_json(args.out, result)
     return 0
