@@ -53,7 +53,7 @@ LOCKOUT_SERIALIZERS = frozenset(
 #: Views (and view mixins) that can return the lockout response.
 LOCKOUT_VIEWS = frozenset(
     {
-        "drf_defender.integrations.rest_framework.DefenderObtainAuthToken",
+        "drf_defender.integrations.rest_framework_views.DefenderObtainAuthToken",
         "drf_defender.integrations.simplejwt.DefenderTokenObtainPairView",
         "drf_defender.integrations.password_reset.DefenderPasswordResetMixin",
         "drf_defender.integrations.password_reset.DefenderPasswordResetConfirmMixin",

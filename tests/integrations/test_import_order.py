@@ -70,3 +70,15 @@ def test_unknown_attribute_raises_attribute_error() -> None:
 
     with pytest.raises(AttributeError, match="NoSuchView"):
         integration.NoSuchView  # noqa: B018 - the attribute access is the test
+
+
+def test_openapi_class_names_match_real_modules() -> None:
+    # drf_defender.openapi matches classes by "module.qualname" along the MRO, so a name
+    # that only resolves through a re-export would never match.
+    from django.utils.module_loading import import_string
+
+    from drf_defender import openapi
+
+    for dotted_path in sorted(openapi.LOCKOUT_VIEWS | openapi.LOCKOUT_SERIALIZERS):
+        target = import_string(dotted_path)
+        assert f"{target.__module__}.{target.__qualname__}" == dotted_path
