@@ -9,18 +9,25 @@ from __future__ import annotations
 
 import os
 
+import django
+
 from tests.settings import *  # noqa: F403
 from tests.settings import MIDDLEWARE, REST_FRAMEWORK
 
 DEBUG = False
 
+# Several processes and threads share the file, so writers wait for its lock. From
+# Django 5.1 on, IMMEDIATE transactions take the lock up front instead of failing when
+# a read transaction upgrades to a write.
+_SQLITE_OPTIONS: dict[str, object] = {"timeout": 30}
+if django.VERSION >= (5, 1):
+    _SQLITE_OPTIONS["transaction_mode"] = "IMMEDIATE"
+
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": os.environ["DEFENDER_LIVE_DATABASE"],
-        # Several processes and threads share the file: writers wait for the lock, and
-        # IMMEDIATE transactions take it up front instead of failing on upgrade.
-        "OPTIONS": {"timeout": 30, "transaction_mode": "IMMEDIATE"},
+        "OPTIONS": _SQLITE_OPTIONS,
     }
 }
 
