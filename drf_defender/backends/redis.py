@@ -432,7 +432,11 @@ class RedisBackend(Backend):
 
     def unblock(self, subject: Subject) -> bool:
         with self._driver_errors("unblock"):
-            pipe = self.client.pipeline(transaction=False)
+            # On one server, MULTI keeps a failure that blocks the subject again from
+            # running between the DEL of the block and the ZREM, which would leave an
+            # active block out of the index. A Cluster cannot wrap the index, which may
+            # sit in another slot, in the same transaction.
+            pipe = self.client.pipeline(transaction=not self.cluster)
             # One key per DEL: redis-py's ClusterPipeline rejects a DEL of several keys.
             pipe.delete(self._key("blocked", subject))
             pipe.delete(self._key("failed", subject))
