@@ -233,6 +233,9 @@ class Mode:
     cpu_systems: tuple[str, ...] | None = None
     http_systems: tuple[str, ...] | None = None
     http_workloads: tuple[str, ...] = WORKLOADS
+    #: Timed rounds per workload: the harness times every system once per round, in
+    #: turn, so that changes in the machine's load hit all systems alike.
+    rounds: int = 1
     #: Whether the run starts a Redis Cluster and measures drf-defender on it.
     cluster: bool = True
 
@@ -252,6 +255,7 @@ MODES = {
         scale_levels=(1_000, 10_000, 100_000, 1_000_000),
         scale_sample=2_500,
         blocked_many=100_000,
+        rounds=5,
     ),
     # Exercises every part of the harness in about a minute; its figures mean nothing.
     "short": Mode(

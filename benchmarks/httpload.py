@@ -1,13 +1,15 @@
-"""Throughput and latency of one system over HTTP: gunicorn and wrk on 127.0.0.1.
+"""Throughput and latency over HTTP: gunicorn and wrk on 127.0.0.1.
 
-For each workload the system gets a fresh state and a fresh gunicorn (two sync workers,
-persistent database connections), a warm-up, then a timed wrk run with one thread and
-four connections. Every simulated client's address travels in X-Forwarded-For, which
-each system is configured to trust from 127.0.0.1 only.
+Each system gets a PostgreSQL database of its own. For each workload, each system in
+turn gets a fresh state and a fresh gunicorn (two sync workers, persistent database
+connections), a warm-up, then a timed wrk run with one thread and four connections.
+Every simulated client's address travels in X-Forwarded-For, which each system is
+configured to trust from 127.0.0.1 only.
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import re
@@ -16,6 +18,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -158,52 +162,80 @@ def _wrk(port: int, workload: str, first: int, users: int, seconds: float) -> di
     return result
 
 
-def run_system(
-    system: common.System,
+@dataclass
+class Server:
+    """One system's database and environment for its HTTP runs."""
+
+    system: common.System
+    database: str
+    env: dict[str, str]
+    tables: list[str]
+    blocked_status: int
+
+
+@contextlib.contextmanager
+def prepared_servers(
+    systems: list[common.System],
     mode: common.Mode,
     *,
     redis_url: str,
     prefix: str,
-    blocked_status: int,
-    workloads: tuple[str, ...] = common.WORKLOADS,
+    blocked_statuses: dict[str, int],
+    python: str = sys.executable,
+) -> Iterator[list[Server]]:
+    """Create and fill a PostgreSQL database per system; drop them all afterwards."""
+    servers: list[Server] = []
+    try:
+        for system in systems:
+            database = f"dfbench_{system.settings}"
+            env = common.env_with(
+                DJANGO_SETTINGS_MODULE=common.settings_module(system),
+                BENCH_DATABASE=f"postgres:{database}",
+                BENCH_REDIS_URL=redis_url,
+                BENCH_REDIS_PRIVATE="1",
+                BENCH_PREFIX=prefix,
+            )
+            _admin(f'DROP DATABASE IF EXISTS "{database}"')
+            _admin(f'CREATE DATABASE "{database}"')
+            servers.append(
+                Server(system, database, env, [], blocked_statuses.get(system.name, 429))
+            )
+            prepared = subprocess.run(
+                [python, "-m", "benchmarks.serverstate", "prepare", "--users", str(mode.users)],
+                env=env,
+                check=True,
+                timeout=600,
+                capture_output=True,
+                text=True,
+            )
+            match = _TABLES.search(prepared.stdout)
+            if match is None:
+                raise RuntimeError(f"preparing {system.name} printed no table list")
+            servers[-1].tables = json.loads(match.group(1))
+        yield servers
+    finally:
+        for server in servers:
+            _admin(f'DROP DATABASE IF EXISTS "{server.database}" WITH (FORCE)')
+
+
+def run_workload(
+    server: Server,
+    workload: str,
+    mode: common.Mode,
+    *,
+    redis_url: str,
     python: str = sys.executable,
 ) -> dict[str, Any]:
-    """Measure every workload of ``system`` over HTTP and return the figures."""
-    database = f"dfbench_{system.settings}"
-    env = common.env_with(
-        DJANGO_SETTINGS_MODULE=common.settings_module(system),
-        BENCH_DATABASE=f"postgres:{database}",
-        BENCH_REDIS_URL=redis_url,
-        BENCH_REDIS_PRIVATE="1",
-        BENCH_PREFIX=prefix,
+    """Measure one workload of one system from a fresh state and a fresh gunicorn."""
+    _reset(server.database, server.tables, redis_url)
+    figures = _run_workload(python, server.env, workload, mode, mode.users, server.blocked_status)
+    print(
+        f"  {server.system.name:28} {workload:8} {figures['rps']:8.0f} req/s"
+        f"  p50 {figures['p50_us'] / 1000:6.1f} ms  p99 {figures['p99_us'] / 1000:6.1f} ms"
+        f"  non-2xx {figures['non_2xx']}",
+        flush=True,
     )
-    users = mode.users
-    _admin(f'DROP DATABASE IF EXISTS "{database}"')
-    _admin(f'CREATE DATABASE "{database}"')
-    results: dict[str, Any] = {}
-    try:
-        prepared = subprocess.run(
-            [python, "-m", "benchmarks.serverstate", "prepare", "--users", str(users)],
-            env=env,
-            check=True,
-            timeout=600,
-            capture_output=True,
-            text=True,
-        )
-        tables = json.loads(_TABLES.search(prepared.stdout).group(1))  # type: ignore[union-attr]
-        for workload in workloads:
-            _reset(database, tables, redis_url)
-            results[workload] = _run_workload(python, env, workload, mode, users, blocked_status)
-            figures = results[workload]
-            print(
-                f"  {system.name:28} {workload:8} {figures['rps']:8.0f} req/s"
-                f"  p50 {figures['p50_us'] / 1000:6.1f} ms  p99 {figures['p99_us'] / 1000:6.1f} ms"
-                f"  non-2xx {figures['non_2xx']}",
-                flush=True,
-            )
-    finally:
-        _admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-    return results
+    return figures
 
 
 def _run_workload(

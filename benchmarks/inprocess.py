@@ -1,14 +1,15 @@
 """In-process measurements of one system: latency, Redis and SQL counts, CPU per guess.
 
-Run by benchmarks/run.py in a fresh process per system, with DJANGO_SETTINGS_MODULE
-naming the system's settings::
+Run by benchmarks/run.py in a process of its own per system, with DJANGO_SETTINGS_MODULE
+naming the system's settings. The harness starts it with ``--serve`` and sends it
+measurement requests in turn with the other systems; by hand it runs on its own::
 
     python -m benchmarks.inprocess --system plain --mode full --out results/plain.json
 
 Requests go through Django's test client to the system's /login/ view, against an
 in-memory SQLite database and the benchmark's Redis server on loopback. Each workload
-runs twice from a clean state: once with counters on (exact counts per request), once
-timed with nothing wrapped. ``--cpu`` measures instead the CPU time that one checked
+runs from a clean state once with counters on (exact counts per request), and in timed
+rounds with nothing wrapped. ``--cpu`` measures instead the CPU time that one checked
 guess and one blocked guess cost with Django's default password hasher.
 """
 
@@ -120,6 +121,8 @@ def reset_state() -> None:
 
 #: Requests sent before the counting pass, so that it counts the steady state.
 COUNT_WARMUP = 5
+#: Checked guesses sent before the CPU figures are taken.
+CPU_WARMUP = 2
 
 STATE_APPS = ("defender", "axes", "drf_defender")
 
@@ -228,36 +231,70 @@ def count_run(driver: Driver, workload: str, mode: common.Mode, users: int) -> d
     }
 
 
-def timed_run(driver: Driver, workload: str, mode: common.Mode, users: int) -> dict[str, Any]:
-    """Send warm-up requests, then the timed requests; return latency statistics."""
+def round_size(mode: common.Mode) -> tuple[int, int]:
+    """Return the warm-up requests and the timed requests of one timed round."""
+    return max(10, mode.warmup // mode.rounds), mode.requests // mode.rounds
+
+
+def users_needed(mode: common.Mode) -> int:
+    """Return how many users the counting pass and every timed round need together."""
+    warmup, timed = round_size(mode)
+    return (
+        COUNT_WARMUP
+        + mode.count_requests
+        + mode.rounds * (warmup + timed)
+        + common.FAILURE_LIMIT
+        + 2
+    )
+
+
+def timed_round(
+    driver: Driver, workload: str, mode: common.Mode, users: int, round_index: int
+) -> dict[str, Any]:
+    """Run one timed round from a clean state; return each request's latency in µs.
+
+    Each round starts from an empty state, warms up, then times every request with
+    nothing else wrapped around it. Rounds use their own users and addresses.
+    """
     reset_state()
     if workload == "blocked":
         driver.prime(users)
-    first = COUNT_WARMUP + mode.count_requests
-    warmup = common.Plan(workload, first=first, count=mode.warmup, users=users)
-    for request in warmup.requests():
+    warmup_count, timed_count = round_size(mode)
+    first = COUNT_WARMUP + mode.count_requests + round_index * (warmup_count + timed_count)
+    for request in common.Plan(workload, first=first, count=warmup_count, users=users).requests():
         driver.send(*request)
-    plan = common.Plan(workload, first=first + mode.warmup, count=mode.requests, users=users)
+
+    plan = common.Plan(workload, first=first + warmup_count, count=timed_count, users=users)
     prepared = [(driver.body(name, password), ip) for name, password, ip in plan.requests()]
     post = driver.client.post
     path = common.LOGIN_PATH
     latencies: list[float] = []
     statuses: Counter[int] = Counter()
     gc.collect()
-    started = time.perf_counter()
     for body, ip in prepared:
         t0 = time.perf_counter_ns()
         response = post(path, data=body, content_type="application/json", REMOTE_ADDR=ip)
         latencies.append((time.perf_counter_ns() - t0) / 1000.0)
         statuses[response.status_code] += 1
-    elapsed = time.perf_counter() - started
     return {
-        "requests": len(prepared),
+        "latencies_us": latencies,
         "statuses": {str(code): count for code, count in sorted(statuses.items())},
+    }
+
+
+def summarise_rounds(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Pool the latencies of every round into one median, p99 and mean."""
+    latencies = [value for result in rounds for value in result["latencies_us"]]
+    statuses: Counter[str] = Counter()
+    for result in rounds:
+        statuses.update(result["statuses"])
+    return {
+        "requests": len(latencies),
+        "statuses": dict(sorted(statuses.items())),
         "median_us": statistics.median(latencies),
         "p99_us": common.percentile(latencies, 0.99),
         "mean_us": statistics.fmean(latencies),
-        "elapsed_s": elapsed,
+        "round_medians_us": [statistics.median(result["latencies_us"]) for result in rounds],
     }
 
 
@@ -270,7 +307,10 @@ def cpu_run(mode: common.Mode, users: int) -> dict[str, Any]:
     checked_cpu: list[float] = []
     checked_wall: list[float] = []
     statuses: Counter[int] = Counter()
-    plan = common.Plan("failure", first=0, count=mode.cpu_checked, users=users)
+    # The first requests of a process import and set up more than later ones do.
+    for request in common.Plan("failure", first=0, count=CPU_WARMUP, users=users).requests():
+        driver.send(*request)
+    plan = common.Plan("failure", first=CPU_WARMUP, count=mode.cpu_checked, users=users)
     for request in plan.requests():
         cpu0, wall0 = time.process_time(), time.perf_counter()
         response = driver.send(*request)
@@ -280,7 +320,8 @@ def cpu_run(mode: common.Mode, users: int) -> dict[str, Any]:
     primed = driver.prime(users)
     blocked_cpu: list[float] = []
     blocked_statuses: Counter[int] = Counter()
-    plan = common.Plan("blocked", first=mode.cpu_checked, count=mode.cpu_blocked, users=users)
+    first = CPU_WARMUP + mode.cpu_checked
+    plan = common.Plan("blocked", first=first, count=mode.cpu_blocked, users=users)
     for request in plan.requests():
         cpu0 = time.process_time()
         response = driver.send(*request)
@@ -302,13 +343,46 @@ def cpu_run(mode: common.Mode, users: int) -> dict[str, Any]:
     }
 
 
+def serve(system: common.System, mode: common.Mode) -> None:
+    """Answer measurement requests, one JSON object per line, until told to exit.
+
+    The harness keeps one such process per system and sends them the same requests in
+    turn, so that every system is measured under the same conditions even when other
+    work on the machine comes and goes. Requests: ``{"op": "count", "workload": W}``,
+    ``{"op": "time", "workload": W, "round": R}`` and ``{"op": "exit"}``.
+    """
+    users = users_needed(mode)
+    create_users(users)
+    driver = Driver()
+    protocol = sys.stdout
+    # Anything else that prints goes to the error stream, away from the replies.
+    sys.stdout = sys.stderr
+    protocol.write("READY\n")
+    protocol.flush()
+    for line in sys.stdin:
+        message = json.loads(line)
+        if message["op"] == "exit":
+            break
+        if message["op"] == "count":
+            reply = count_run(driver, message["workload"], mode, users)
+        elif message["op"] == "time":
+            reply = timed_round(driver, message["workload"], mode, users, message["round"])
+        else:
+            raise ValueError(f"unknown request {message!r} for {system.name}")
+        protocol.write(json.dumps(reply) + "\n")
+        protocol.flush()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--system", required=True, choices=sorted(common.SYSTEMS_BY_NAME))
     parser.add_argument("--mode", default="full", choices=sorted(common.MODES))
     parser.add_argument("--workloads", default=",".join(common.WORKLOADS))
     parser.add_argument("--cpu", action="store_true", help="measure CPU per guess instead")
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument(
+        "--serve", action="store_true", help="take measurement requests on standard input"
+    )
+    parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
 
     mode = common.MODES[args.mode]
@@ -316,36 +390,31 @@ def main(argv: list[str] | None = None) -> int:
     expected = common.settings_module(system)
     if os.environ.get("DJANGO_SETTINGS_MODULE") != expected:
         parser.error(f"run with DJANGO_SETTINGS_MODULE={expected}")
+    if not args.serve and args.out is None:
+        parser.error("--out is required unless --serve is given")
     _setup()
 
+    if args.serve:
+        serve(system, mode)
+        return 0
     result: dict[str, Any] = {"system": system.name}
     if args.cpu:
-        users = mode.cpu_checked + mode.cpu_blocked + common.FAILURE_LIMIT + 2
+        users = CPU_WARMUP + mode.cpu_checked + mode.cpu_blocked + common.FAILURE_LIMIT + 2
         create_users(users)
         result["cpu"] = cpu_run(mode, users)
     else:
-        users = (
-            COUNT_WARMUP
-            + mode.count_requests
-            + mode.warmup
-            + mode.requests
-            + common.FAILURE_LIMIT
-            + 2
-        )
+        users = users_needed(mode)
         create_users(users)
         driver = Driver()
         workloads: dict[str, Any] = {}
         for workload in args.workloads.split(","):
+            rounds = [
+                timed_round(driver, workload, mode, users, index) for index in range(mode.rounds)
+            ]
             workloads[workload] = {
                 "counts": count_run(driver, workload, mode, users),
-                "timing": timed_run(driver, workload, mode, users),
+                "timing": summarise_rounds(rounds),
             }
-            timing = workloads[workload]["timing"]
-            print(
-                f"  {system.name:28} {workload:8} median {timing['median_us']:8.0f} us"
-                f"  p99 {timing['p99_us']:8.0f} us  statuses {timing['statuses']}",
-                flush=True,
-            )
         result["workloads"] = workloads
     common.write_json(args.out, result)
     return 0

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import platform
 import shutil
@@ -28,7 +29,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from benchmarks import common, httpload
+from benchmarks import common, httpload, inprocess
 
 PREFIX = "dfbench"
 CLUSTER_SETUP = common.ROOT / "benchmarks" / "cluster_setup.py"
@@ -163,6 +164,61 @@ def _git_revision() -> str:
     return ""
 
 
+class Worker:
+    """One system's serving process for the in-process stage (``inprocess --serve``)."""
+
+    def __init__(self, system: common.System, mode: common.Mode, env: dict[str, str]) -> None:
+        self.system = system
+        self.mode = mode
+        self.env = env
+        self.process: subprocess.Popen[str] | None = None
+
+    def __enter__(self) -> Worker:
+        command = [sys.executable, "-m", "benchmarks.inprocess", "--serve"]
+        command += ["--system", self.system.name, "--mode", self.mode.name]
+        self.process = subprocess.Popen(
+            command,
+            env=self.env,
+            cwd=common.ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        return self
+
+    def _line(self) -> str:
+        assert self.process is not None and self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            code = self.process.wait(timeout=30)
+            raise RuntimeError(f"the {self.system.name} process exited with status {code}")
+        return line
+
+    def wait_ready(self) -> None:
+        line = self._line()
+        if line.strip() != "READY":
+            raise RuntimeError(f"the {self.system.name} process sent {line!r} instead of READY")
+
+    def request(self, message: dict[str, Any]) -> Any:
+        """Send one measurement request and return the process's reply."""
+        assert self.process is not None and self.process.stdin is not None
+        self.process.stdin.write(json.dumps(message) + "\n")
+        self.process.stdin.flush()
+        return json.loads(self._line())
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process is None:
+            return
+        try:
+            if self.process.poll() is None and self.process.stdin is not None:
+                self.process.stdin.write(json.dumps({"op": "exit"}) + "\n")
+                self.process.stdin.close()
+            self.process.wait(timeout=60)
+        except (OSError, subprocess.TimeoutExpired):
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
 class Run:
     """One benchmark run: its stages, their figures and their errors."""
 
@@ -213,34 +269,64 @@ class Run:
         )
 
     def inprocess(self, redis_url: str) -> None:
-        results = {}
-        self.summary["inprocess"] = results
-        for system in self.systems:
-            if system.cluster:
-                continue
-            results[system.name] = self._inprocess_system(system, redis_url)
+        """Measure every system in-process, interleaved workload by workload.
 
-    def _inprocess_system(self, system: common.System, redis_url: str, **env: str) -> Any:
-        path = self.out / f"inprocess-{system.name}.json"
-        self._python(
-            "benchmarks.inprocess",
-            ["--system", system.name, "--mode", self.mode.name, "--out", str(path)],
-            self.system_env(system, redis_url, **env),
-            timeout=900,
-        )
-        return common.read_json(path)["workloads"]
+        One serving process per system stays up for the whole stage. For each workload,
+        each system runs its counting pass, then the timed rounds go round the systems
+        in turn (starting with another system each round), so that a change in the
+        machine's load during the stage reaches every system alike.
+        """
+        systems = [system for system in self.systems if not system.cluster]
+        with contextlib.ExitStack() as stack:
+            cluster_nodes = self._start_cluster(stack)
+            if cluster_nodes:
+                systems += [system for system in self.systems if system.cluster]
+            workers = {}
+            for system in systems:
+                extra = {"BENCH_CLUSTER_NODES": cluster_nodes} if system.cluster else {}
+                workers[system.name] = stack.enter_context(
+                    Worker(system, self.mode, self.system_env(system, redis_url, **extra))
+                )
+            for worker in workers.values():
+                worker.wait_ready()
+            results: dict[str, Any] = {name: {} for name in workers}
+            self.summary["inprocess"] = results
+            for workload in common.WORKLOADS:
+                for name, worker in workers.items():
+                    results[name][workload] = {
+                        "counts": worker.request({"op": "count", "workload": workload})
+                    }
+                rounds: dict[str, list[Any]] = {name: [] for name in workers}
+                names = list(workers)
+                for index in range(self.mode.rounds):
+                    shift = index % len(names)
+                    for name in names[shift:] + names[:shift]:
+                        request = {"op": "time", "workload": workload, "round": index}
+                        rounds[name].append(workers[name].request(request))
+                for name in names:
+                    timing = inprocess.summarise_rounds(rounds[name])
+                    results[name][workload]["timing"] = timing
+                    print(
+                        f"  {name:28} {workload:8} median {timing['median_us']:8.0f} us"
+                        f"  p99 {timing['p99_us']:8.0f} us  statuses {timing['statuses']}",
+                        flush=True,
+                    )
+            common.write_json(self.out / "inprocess.json", results)
 
-    def cluster(self, redis_url: str) -> None:
-        """Measure drf-defender in-process on a local Redis Cluster of three primaries."""
+    def _start_cluster(self, stack: contextlib.ExitStack) -> str:
+        """Start the local Redis Cluster when this run measures one; return its nodes."""
+        if not (self.mode.cluster and CLUSTER_SETUP.exists()):
+            return ""
+        if not any(system.cluster for system in self.systems):
+            return ""
         from benchmarks.cluster_setup import local_cluster
 
-        for system in self.systems:
-            if not system.cluster:
-                continue
-            with local_cluster(primaries=3) as cluster:
-                nodes = ",".join(f"{host}:{port}" for host, port in cluster.startup_nodes)
-                figures = self._inprocess_system(system, redis_url, BENCH_CLUSTER_NODES=nodes)
-            self.summary["inprocess"][system.name] = figures
+        try:
+            cluster = stack.enter_context(local_cluster(primaries=3))
+        except Exception as error:  # the cluster is optional: report and go on without it
+            self.summary["errors"].append(f"cluster: {type(error).__name__}: {error}")
+            return ""
+        return ",".join(f"{host}:{port}" for host, port in cluster.startup_nodes)
 
     def cpu(self, redis_url: str) -> None:
         results = {}
@@ -268,20 +354,21 @@ class Run:
             raise RuntimeError("wrk is not installed: apt-get install -y wrk")
         if not httpload.postgres_available():
             raise RuntimeError("no PostgreSQL server answers on 127.0.0.1:5432")
-        results = {}
-        for system in self._limited(self.mode.http_systems):
-            if not system.http:
-                continue
-            blocked_status = self._blocked_status(system)
-            results[system.name] = httpload.run_system(
-                system,
-                self.mode,
-                redis_url=redis_url,
-                prefix=PREFIX,
-                blocked_status=blocked_status,
-                workloads=self.mode.http_workloads,
-            )
+        systems = [s for s in self._limited(self.mode.http_systems) if s.http]
+        statuses = {system.name: self._blocked_status(system) for system in systems}
+        results: dict[str, Any] = {system.name: {} for system in systems}
         self.summary["http"] = results
+        with httpload.prepared_servers(
+            systems, self.mode, redis_url=redis_url, prefix=PREFIX, blocked_statuses=statuses
+        ) as servers:
+            # Workload by workload, every system in turn (starting with another one each
+            # time), so that the systems compared in one workload run close together.
+            for index, workload in enumerate(self.mode.http_workloads):
+                shift = index % len(servers)
+                for server in servers[shift:] + servers[:shift]:
+                    results[server.system.name][workload] = httpload.run_workload(
+                        server, workload, self.mode, redis_url=redis_url
+                    )
 
     def _limited(self, names: tuple[str, ...] | None) -> list[common.System]:
         return [system for system in self.systems if names is None or system.name in names]
@@ -335,10 +422,6 @@ def main(argv: list[str] | None = None) -> int:
     with private_redis() as redis_url:
         run.summary["versions"] = versions(redis_url)
         run.stage("inprocess", lambda: run.inprocess(redis_url))
-        if mode.cluster and CLUSTER_SETUP.exists():
-            run.stage("cluster", lambda: run.cluster(redis_url))
-        else:
-            run.summary["stages"]["cluster"] = {"skipped": "no cluster in this mode"}
         run.stage("cpu", lambda: run.cpu(redis_url))
         run.stage("http", lambda: run.http(redis_url))
         run.stage("scale", lambda: run.scale(redis_url))
