@@ -472,3 +472,94 @@ def check_parsers(**kwargs: Any) -> list[CheckMessage]:
             id="drf_defender.W003",
         )
     ]
+
+
+#: Credential checks that drf-defender does not count, with the class that replaces each.
+UNPROTECTED_AUTHENTICATION = {
+    "rest_framework.authentication.BasicAuthentication": (
+        "drf_defender.integrations.rest_framework.DefenderBasicAuthentication"
+    ),
+    "rest_framework.authentication.TokenAuthentication": (
+        "drf_defender.integrations.rest_framework.DefenderTokenAuthentication"
+    ),
+}
+UNPROTECTED_VIEWS = {
+    "rest_framework.authtoken.views.ObtainAuthToken": (
+        "drf_defender.integrations.rest_framework.DefenderObtainAuthToken"
+    ),
+    "rest_framework_simplejwt.views.TokenObtainPairView": (
+        "drf_defender.integrations.simplejwt.DefenderTokenObtainPairView"
+    ),
+}
+
+
+def _dotted(target: Any) -> str:
+    return f"{getattr(target, '__module__', '')}.{getattr(target, '__qualname__', '')}"
+
+
+def _view_classes(patterns: Iterable[Any], depth: int = 0) -> Iterable[tuple[str, Any]]:
+    """Yield ``(route, view class)`` for every class-based view in a URL conf."""
+    if depth > 20:
+        return
+    for pattern in patterns:
+        nested = getattr(pattern, "url_patterns", None)
+        if nested is not None:
+            yield from _view_classes(nested, depth + 1)
+            continue
+        callback = getattr(pattern, "callback", None)
+        view_class = getattr(callback, "cls", None) or getattr(callback, "view_class", None)
+        if view_class is not None:
+            yield str(pattern.pattern), view_class
+
+
+def _serializer_path(view_class: Any) -> str:
+    """Return the dotted path of a login view's serializer, or "" when unknown.
+
+    SimpleJWT's views read theirs from ``SIMPLE_JWT["TOKEN_OBTAIN_SERIALIZER"]``, kept in
+    ``_serializer_class`` as a dotted path.
+    """
+    serializer = getattr(view_class, "serializer_class", None) or getattr(
+        view_class, "_serializer_class", None
+    )
+    if isinstance(serializer, str):
+        return serializer
+    return _dotted(serializer) if serializer is not None else ""
+
+
+@register("drf_defender")
+def check_unprotected_credentials(**kwargs: Any) -> list[CheckMessage]:
+    """Warn about credential checks in the project that drf-defender does not count."""
+    from django.urls import get_resolver
+    from rest_framework.settings import api_settings
+
+    messages: list[CheckMessage] = []
+    authentication: list[Any] = list(api_settings.DEFAULT_AUTHENTICATION_CLASSES)
+    for path in (_dotted(cls) for cls in authentication):
+        if path in UNPROTECTED_AUTHENTICATION:
+            messages.append(
+                Warning(
+                    f"REST_FRAMEWORK['DEFAULT_AUTHENTICATION_CLASSES'] contains {path}, which "
+                    "checks credentials on every DRF view without drf-defender counting the "
+                    "failures.",
+                    hint=f"Replace it with {UNPROTECTED_AUTHENTICATION[path]!r}.",
+                    id="drf_defender.W004",
+                )
+            )
+    try:
+        routes = list(_view_classes(get_resolver().url_patterns))
+    except Exception:  # a broken URL conf is reported by Django's own checks
+        routes = []
+    for route, view_class in routes:
+        path = _dotted(view_class)
+        if path in UNPROTECTED_VIEWS and not _serializer_path(view_class).startswith(
+            "drf_defender."
+        ):
+            messages.append(
+                Warning(
+                    f"The URL {route!r} serves {path}, a login view that drf-defender does "
+                    "not protect.",
+                    hint=f"Serve {UNPROTECTED_VIEWS[path]!r} instead.",
+                    id="drf_defender.W005",
+                )
+            )
+    return messages

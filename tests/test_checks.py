@@ -3,20 +3,37 @@
 from __future__ import annotations
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.checks import run_checks
 from django.test import override_settings
 
+#: The test project's DRF settings with drf-defender's authentication classes, so that
+#: tests about other settings do not see the warning about DRF's own classes.
+PROTECTED_REST_FRAMEWORK = {
+    **django_settings.REST_FRAMEWORK,
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "drf_defender.integrations.rest_framework.DefenderBasicAuthentication",
+        "drf_defender.integrations.rest_framework.DefenderTokenAuthentication",
+    ],
+}
 
-def check_ids(**settings) -> list[str]:
+
+def _baseline(settings: dict) -> dict:
     # DEBUG keeps the per-process cache warning out of tests about other settings.
     settings.setdefault("DEBUG", True)
-    with override_settings(**settings):
+    settings.setdefault("REST_FRAMEWORK", PROTECTED_REST_FRAMEWORK)
+    settings.setdefault("ROOT_URLCONF", "tests.urls_empty")
+    return settings
+
+
+def check_ids(**settings) -> list[str]:
+    with override_settings(**_baseline(settings)):
         return sorted(m.id for m in run_checks(tags=["drf_defender"]))
 
 
 def check_messages(**settings) -> list[str]:
-    settings.setdefault("DEBUG", True)
-    with override_settings(**settings):
+    with override_settings(**_baseline(settings)):
         return [m.msg for m in run_checks(tags=["drf_defender"])]
 
 
@@ -120,7 +137,63 @@ def test_redis_url_with_quoted_password_passes():
 
 
 def test_plain_json_parser_warns_with_dj_rest_auth():
-    plain = {"DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"]}
+    plain = {
+        **PROTECTED_REST_FRAMEWORK,
+        "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    }
     assert check_ids(REST_FRAMEWORK=plain) == ["drf_defender.W003"]
-    safe = {"DEFAULT_PARSER_CLASSES": ["drf_defender.parsers.NestingSafeJSONParser"]}
+    safe = {
+        **PROTECTED_REST_FRAMEWORK,
+        "DEFAULT_PARSER_CLASSES": ["drf_defender.parsers.NestingSafeJSONParser"],
+    }
     assert check_ids(REST_FRAMEWORK=safe) == []
+
+
+def test_drf_authentication_classes_warn():
+    plain = {
+        **PROTECTED_REST_FRAMEWORK,
+        "DEFAULT_AUTHENTICATION_CLASSES": [
+            "rest_framework.authentication.SessionAuthentication",
+            "rest_framework.authentication.BasicAuthentication",
+        ],
+    }
+    assert check_ids(REST_FRAMEWORK=plain) == ["drf_defender.W004"]
+    (message,) = check_messages(REST_FRAMEWORK=plain)
+    assert "BasicAuthentication" in message
+    defender = {
+        **PROTECTED_REST_FRAMEWORK,
+        "DEFAULT_AUTHENTICATION_CLASSES": [
+            "drf_defender.integrations.rest_framework.DefenderBasicAuthentication",
+        ],
+    }
+    assert check_ids(REST_FRAMEWORK=defender) == []
+
+
+def test_unprotected_login_view_warns():
+    from drf_defender.checks import _dotted, _view_classes
+    from tests import urls_unprotected
+
+    routes = {route: _dotted(view) for route, view in _view_classes(urls_unprotected.urlpatterns)}
+    assert routes["plain-token/"] == "rest_framework.authtoken.views.ObtainAuthToken"
+    # SimpleJWT's own view counts as protected when SIMPLE_JWT names drf-defender's
+    # serializer, as the test settings do.
+    assert check_ids(ROOT_URLCONF="tests.urls_unprotected") == ["drf_defender.W005"]
+    from drf_defender.checks import _serializer_path
+
+    class PlainJWT:
+        _serializer_class = "rest_framework_simplejwt.serializers.TokenObtainPairSerializer"
+
+    class DefenderJWT:
+        _serializer_class = "drf_defender.integrations.simplejwt.DefenderTokenObtainPairSerializer"
+
+    assert _serializer_path(PlainJWT) == PlainJWT._serializer_class
+    assert _serializer_path(DefenderJWT).startswith("drf_defender.")
+
+
+def test_serializer_setting_protects_simplejwt_view():
+    # The test project serves SimpleJWT's own view with drf-defender's serializer set in
+    # SIMPLE_JWT, and DRF's plain obtain-token view on purpose, for comparisons.
+    with override_settings(**_baseline({"ROOT_URLCONF": "tests.urls"})):
+        messages = [m.msg for m in run_checks(tags=["drf_defender"]) if m.id.endswith("W005")]
+    assert len(messages) == 1
+    assert "'api/auth/token/plain/'" in messages[0]

@@ -1,0 +1,3 @@
+"""An empty URL conf, for system-check tests about other settings."""
+
+urlpatterns: list = []
