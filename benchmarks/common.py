@@ -1,4 +1,4 @@
-"""What every part of the benchmark shares: the systems, the workloads and the users.
+"""Definitions that every part of the benchmark shares: systems, workloads, users.
 
 This module imports neither Django settings nor any benchmarked package, so the
 orchestrator (benchmarks/run.py) can use it before any system's process starts.
@@ -255,7 +255,7 @@ MODES = {
         scale_levels=(1_000, 10_000, 100_000, 1_000_000),
         scale_sample=2_500,
         blocked_many=100_000,
-        rounds=5,
+        rounds=20,
     ),
     # Exercises every part of the harness in about a minute; its figures mean nothing.
     "short": Mode(

@@ -74,7 +74,7 @@ class HashCounter:
     """Count password hashes computed with the project's default hasher while active.
 
     Django hashes once per password check, and also once for a username that does not
-    exist (so that the answer takes as long); both go through the hasher's ``encode``.
+    exist (so that the response takes as long). Both go through the hasher's ``encode``.
     """
 
     def __init__(self) -> None:

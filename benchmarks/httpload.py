@@ -92,8 +92,8 @@ def _post(port: int, name: str, password: str, ip: str) -> tuple[int, bytes]:
 def _prime(port: int, users: int, blocked_status: int) -> list[int]:
     """Get ATTACKER_IP blocked in every worker; return the statuses seen.
 
-    Workers that keep counts in process memory each need their own failures, so after
-    the usual LIMIT + 1 failures the attacker keeps guessing until eight answers in a
+    Workers that keep counts in process memory each need their own failures. So after
+    the usual LIMIT + 1 failures the attacker keeps guessing until eight responses in a
     row carry the system's blocked status (at most 60 more guesses).
     """
     statuses = [_post(port, *request)[0] for request in common.priming_requests(users)]
@@ -110,12 +110,12 @@ def _prime(port: int, users: int, blocked_status: int) -> list[int]:
 
 
 def _wait_for_workers(port: int, timeout: float) -> None:
-    """Return once the workers answer: the master listens before they have booted."""
+    """Wait until the workers respond, because the master listens before they have booted."""
     deadline = time.monotonic() + timeout
     answered = 0
     while answered < 2 * WORKERS:
         if time.monotonic() > deadline:
-            raise TimeoutError(f"gunicorn on port {port} did not answer within {timeout} s")
+            raise TimeoutError(f"gunicorn on port {port} did not respond within {timeout} s")
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
         try:
             connection.request("GET", common.LOGIN_PATH)

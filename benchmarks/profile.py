@@ -8,8 +8,8 @@ server that you started for it and the system's settings::
         .venv-bench/bin/python -m benchmarks.profile --system drf-defender-redis
 
 cProfile runs with ``time.process_time`` as its clock, so the figures are CPU time of
-this process: a busy machine does not inflate them, and time spent waiting for Redis
-replies does not appear (the round trips are counted by the benchmark itself). One
+this process. A busy machine does not inflate them, and time spent waiting for Redis
+replies does not appear; the benchmark itself counts the round trips. One
 report per workload goes to benchmarks/results/profile/, listing the functions by
 cumulative CPU time; the summary line gives the CPU time per request and the share
 spent under drf_defender/.

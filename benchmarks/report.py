@@ -292,6 +292,103 @@ def targets(f: Figures) -> list[list[str]]:
     return rows
 
 
+def target_notes(f: Figures) -> list[str]:
+    """Return the reasons behind the targets this run missed, one paragraph each."""
+    notes = []
+    success = f.typical(OURS, "success", "round_trips")
+    if success is not None and success > 1:
+        notes.append(
+            "**One round trip on success.** `begin()` reserves a check in Redis before the "
+            "password is checked: the guarantee that at most LIMIT + 1 checks of one "
+            "subject run at once, however many requests race, rests on that reservation. "
+            "A successful check must then give the reservation back and clear the "
+            "username's counter, which is the second round trip, even when no failure was "
+            "on record. Saving it would take a reservation that lapses by itself (a "
+            "separate in-flight counter with a short expiry, say) or a reset sent with "
+            "the next request's round trip; neither is built, so this target is missed."
+        )
+    logged = f.typical(OURS, "failure", "round_trips")
+    unlogged = f.typical(OURS_NOLOG, "failure", "round_trips")
+    if logged is not None and unlogged is not None and logged > unlogged:
+        notes.append(
+            "**No extra round trip with the buffered access log.** Without the log, a "
+            "failure below the limit sends nothing after `begin()`, because the "
+            "reservation already counted it. The buffered log appends the attempt to a "
+            "Redis stream (XADD), and on that path nothing else is sent, so the append is "
+            f"a round trip of its own ({unlogged} becomes {logged}). On the success and "
+            "lockout paths it travels in the pipeline that is sent anyway. Queueing the "
+            "entry for the next round trip of the process, or for a background thread, "
+            "would remove it; that is not built."
+        )
+    for workload in ("success", "failure"):
+        ours = f.added(OURS, workload)
+        if ours is None or ours <= 0:
+            continue
+        behind = [
+            s.name
+            for s in common.SYSTEMS
+            if s.peer and (f.added(s.name, workload) or 0) < 2.5 * ours
+        ]
+        if behind:
+            notes.append(
+                f"**Added latency on the {workload} path.** drf-defender adds "
+                f"{_signed(ours)} µs here, which is not 2.5 times less than what "
+                f"{', '.join(behind)} add. Its cost is the round trips counted below "
+                "(each one a send, a wait for Redis and a reply parsed by redis-py) plus "
+                "the Python around them: reading the client address and the username, "
+                "building the subjects and handling the replies."
+            )
+    http_missed = [
+        workload
+        for workload, floor in (("success", 0.85), ("failure", 0.80), ("blocked", 1.0))
+        if (share := f.rps_share(OURS, workload)) is not None and share < floor
+    ]
+    if http_missed:
+        notes.append(
+            "**Throughput over HTTP** (" + ", ".join(http_missed) + "). gunicorn's two "
+            "workers, PostgreSQL, Redis and wrk share the machine's two cores, so every "
+            "microsecond drf-defender spends, and every switch to the Redis server and "
+            "back, comes out of the login rate directly."
+        )
+    cpu = f.cpu.get(OURS)
+    if cpu and cpu.get("ratio") is not None and cpu["ratio"] < 300:
+        notes.append(
+            "**CPU per blocked guess.** A blocked guess still goes through Django's "
+            "request handling, DRF's view and the lockout check, about "
+            f"{_num(cpu['blocked_cpu_ms'], 2)} ms of CPU here, against "
+            f"{_num(cpu['checked_cpu_ms'])} ms for a guess that reaches the hasher. The "
+            "ratio depends on the hasher's cost on this CPU as much as on drf-defender."
+        )
+    throughput = f.scale.get("throughput")
+    if throughput and throughput["levels"][-1]["bytes_per_key"] >= 200:
+        by_kind = throughput["memory_usage_by_kind"]
+        notes.append(
+            "**Memory per identity.** Each counter is a Redis hash with two fields (the "
+            "count and the end of its window) and an expiry. MEMORY USAGE puts one at "
+            f"{_num(min(by_kind.values()))}{DASH}{_num(max(by_kind.values()))} bytes; the "
+            "server's key table and expiry table bring it to the figure measured from "
+            "used_memory. An attacking IP that names a username costs three counters: "
+            "the IP, the username and the pair. A plain string counter whose window is "
+            "its expiry would drop the hash and its second field."
+        )
+    if throughput:
+        rates = [level["attempts_per_second"] for level in throughput["levels"]]
+        spread = (max(rates) - min(rates)) / max(rates)
+        noise = max(
+            (max(level["rounds"]) - min(level["rounds"])) / max(level["rounds"])
+            for level in throughput["levels"]
+        )
+        if spread > 0.10:
+            notes.append(
+                f"**Flat throughput.** The median rounds differ by {_pct(spread)} between "
+                f"levels, while the rounds within one level differ by up to {_pct(noise)} "
+                "on this shared machine. Each attempt touches a fixed number of keys, by "
+                "hash lookups whose cost does not depend on how many keys exist, so the "
+                "spread is read as noise, but the target counts as missed in this run."
+            )
+    return notes
+
+
 # --- sections -------------------------------------------------------------------------
 
 
@@ -529,6 +626,9 @@ def render(summary: dict[str, Any], chart_name: str | None) -> str:
 
     sections.append("## Targets\n\n" + _table(["target", "measured", "result"], targets(f)))
     sections.append(TEMPLATE_TARGET_NOTES)
+    notes = target_notes(f)
+    if notes:
+        sections.append("### Why some targets are missed\n\n" + "\n\n".join(notes))
 
     rows = [
         ["CPU", f"{machine.get('cpu_model', '?')}, {machine.get('cores', '?')} cores"],
@@ -630,7 +730,7 @@ TEMPLATE_SYSTEMS = """
 ## The systems
 
 Each system is a settings module in `benchmarks/settings/`, served by its own processes,
-so that no two systems share a process. All of them answer `POST /login/` with DRF's
+so that no two systems share a process. All of them serve `POST /login/` with DRF's
 token view and the same 3 failures allowed before a lockout and a 300-second cool-off.
 
 - **plain DRF**: `rest_framework.authtoken.views.ObtainAuthToken`, no protection.
@@ -666,8 +766,9 @@ user and its token (two SQL queries in plain DRF).
 
 TEMPLATE_INPROCESS = """
 Django's test client, the MD5 hasher (so that the plugins' own cost is not hidden behind
-the password hash), SQLite in memory, Redis on loopback. Each workload starts from an
-empty state, warms up, then times each request with nothing else wrapped around it.
+the password hash), SQLite in memory, Redis on loopback. Each workload is timed in
+rounds; each round starts from an empty state, warms up, then times each request with
+nothing else wrapped around it.
 
 """
 
@@ -683,8 +784,8 @@ A value in brackets is the range when requests of one workload differed.
 
 TEMPLATE_HTTP = """
 gunicorn with two sync workers and persistent PostgreSQL connections, and wrk with one
-thread and four connections, both on 127.0.0.1; each workload gets a fresh server and
-state, a warm-up, then a timed run. Cells: requests per second (share of plain DRF's in
+thread and four connections, both on 127.0.0.1. Each system and workload gets a fresh
+server and state, a warm-up, then a timed run. Cells: requests per second (share of plain DRF's in
 the same workload); p50 / p99 latency in ms.
 
 """
@@ -712,8 +813,12 @@ TEMPLATE_METHOD = """
 ## How the figures are taken
 
 - Each system runs in processes of its own: one per system for the in-process figures,
-  one per workload for the HTTP server. The benchmark starts its own `redis-server` on a
-  free port of 127.0.0.1 and empties only that server between workloads.
+  one gunicorn per system and workload for the HTTP figures. The benchmark starts its
+  own `redis-server` on a free port of 127.0.0.1 and empties only that server.
+- The systems take turns: in-process, each workload is timed in rounds that go round
+  all systems, starting with another system each round, and the latencies of all rounds
+  are pooled; over HTTP, each workload runs on every system before the next workload
+  starts. A change in the machine's load during the run so reaches every system alike.
 - Redis round trips and commands are counted by wrapping redis-py's connection class in
   the measuring process, which every system's client uses; SQL queries with Django's
   `CaptureQueriesContext`; password hashes by wrapping the hasher's `encode`.

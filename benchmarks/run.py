@@ -3,9 +3,9 @@
     python -m benchmarks.run --mode full    # docs/benchmarks.md and its chart
     python -m benchmarks.run --mode short   # a tiny run that only checks the harness
 
-Every system runs in its own processes, one after the other, on the same machine and in
-the same run: in-process figures, CPU per guess with Django's default hasher, HTTP
-figures with gunicorn and wrk, then the scale figures of drf-defender's service. The
+Every system runs in processes of its own, on the same machine and in the same run. The
+stages are the in-process figures, the CPU per guess with Django's default hasher, the
+HTTP figures with gunicorn and wrk, and the scale figures of drf-defender's service. The
 benchmark starts its own redis-server on a free loopback port and flushes only that
 server. Raw figures go to benchmarks/results/<mode>/; the short mode writes its page
 there too and leaves docs/ alone.
@@ -353,7 +353,7 @@ class Run:
         if httpload.wrk_path() is None:
             raise RuntimeError("wrk is not installed: apt-get install -y wrk")
         if not httpload.postgres_available():
-            raise RuntimeError("no PostgreSQL server answers on 127.0.0.1:5432")
+            raise RuntimeError("PostgreSQL on 127.0.0.1:5432 is not reachable; start it first")
         systems = [s for s in self._limited(self.mode.http_systems) if s.http]
         statuses = {system.name: self._blocked_status(system) for system in systems}
         results: dict[str, Any] = {system.name: {} for system in systems}
@@ -374,7 +374,7 @@ class Run:
         return [system for system in self.systems if names is None or system.name in names]
 
     def _blocked_status(self, system: common.System) -> int:
-        """Return the status the system answered most in-process on the blocked path."""
+        """Return the status code the system sent most often in-process on the blocked path."""
         statuses = self.summary.get("inprocess", {}).get(system.name, {})
         seen = statuses.get("blocked", {}).get("timing", {}).get("statuses", {})
         return int(max(seen, key=seen.get)) if seen else 429

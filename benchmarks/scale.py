@@ -47,8 +47,8 @@ def _client() -> Any:
 
 #: Writes the failure counters of attempts ARGV[1]..ARGV[2]-1 as the reservation script
 #: writes them for a first failure: a hash {c: 1, e: now + window} that expires after the
-#: attempt window. KEYS are none; ARGV[3] now (ms), ARGV[4] window (ms), ARGV[5..7] key
-#: templates (IP, username, pair) with @IP@ and @USER@ where the values go.
+#: attempt window. The script takes no KEYS. ARGV[3] is now (ms), ARGV[4] the window
+#: (ms), ARGV[5..7] the key templates (IP, username, pair) with @IP@ and @USER@ in them.
 FILL_SCRIPT = """
 local first, stop = tonumber(ARGV[1]), tonumber(ARGV[2])
 local now, window = tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -84,8 +84,8 @@ def _fill(client: Any, service: Any, start: int, stop: int) -> None:
 
     A failure below the limit costs the service one backend call, the reservation, and
     ``failed()`` then sends nothing. Making that call a million times takes minutes on
-    a small machine, so a server-side loop writes the same keys with the same fields
-    and expiry, ten thousand attempts per call; :func:`_check_fill` compares the
+    a small machine. So a server-side loop writes the same keys with the same fields
+    and expiry, ten thousand attempts per call, and :func:`_check_fill` compares the
     result with what the service itself writes.
     """
     from drf_defender.keys import get_policy

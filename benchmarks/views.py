@@ -2,7 +2,7 @@
 
 Plain DRF and django-axes use ``rest_framework.authtoken.views.ObtainAuthToken`` as it
 is, and drf-defender its drop-in ``DefenderObtainAuthToken``. django-defender has no
-DRF integration; its README shows how to adapt it to custom authentication with three
+DRF integration. Its README shows how to adapt it to custom authentication with three
 calls around the credential check, and ``DjangoDefenderObtainAuthToken`` makes exactly
 those calls. Peer packages are imported inside the functions that use them, so that no
 system's process loads another's code.

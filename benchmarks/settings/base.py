@@ -2,7 +2,7 @@
 
 Each system's module imports everything from here and adds its own apps, middleware,
 authentication backends and login view. The harness passes the machine-specific parts
-through environment variables, so that every system sees the same values:
+through environment variables, so that every system gets the same values:
 
 - ``BENCH_DATABASE``: ``sqlite-memory`` (default), ``sqlite:/path/to/file`` or
   ``postgres:DBNAME`` (127.0.0.1:5432, user postgres).
