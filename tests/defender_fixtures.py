@@ -31,6 +31,15 @@ SENTINEL_BACKEND = "drf_defender.backends.redis_sentinel.RedisSentinelBackend"
 CLUSTER_BACKEND = "drf_defender.backends.redis_cluster.RedisClusterBackend"
 
 
+#: Redis timeouts for tests that count: generous, so that hundreds of threads on a busy
+#: 2-core machine are not taken for an outage, whose fail-open policy would let requests
+#: through uncounted. Outage tests set short timeouts of their own.
+COUNTING_TIMEOUTS = {
+    "DEFENDER_REDIS_SOCKET_TIMEOUT": 10.0,
+    "DEFENDER_REDIS_CONNECT_TIMEOUT": 10.0,
+}
+
+
 class Clock:
     """A clock that only moves when a test moves it."""
 
@@ -83,6 +92,7 @@ def redis_settings(redis_url: str, redis_prefix: str) -> Iterator[dict[str, Any]
         "DEFENDER_REDIS_URL": redis_url,
         "DEFENDER_CACHE_PREFIX": redis_prefix,
         "DEFENDER_REDIS_OPTIONS": {"connection_class": CountingConnection},
+        **COUNTING_TIMEOUTS,
     }
     with override_settings(**values):
         yield values
@@ -146,6 +156,7 @@ def cluster_settings(redis_cluster: LocalRedisCluster) -> Iterator[dict[str, Any
         "DEFENDER_REDIS_CLUSTER_NODES": redis_cluster.startup_nodes,
         "DEFENDER_CACHE_PREFIX": topology_prefix(),
         "DEFENDER_REDIS_OPTIONS": {"connection_class": CountingConnection},
+        **COUNTING_TIMEOUTS,
     }
     with override_settings(**values):
         yield values
@@ -159,6 +170,7 @@ def sentinel_settings(redis_sentinel: LocalSentinelGroup) -> Iterator[dict[str, 
         "DEFENDER_REDIS_SENTINELS": redis_sentinel.sentinel_addresses,
         "DEFENDER_REDIS_SENTINEL_SERVICE_NAME": redis_sentinel.service_name,
         "DEFENDER_CACHE_PREFIX": topology_prefix(),
+        **COUNTING_TIMEOUTS,
     }
     with override_settings(**values):
         yield values
