@@ -333,9 +333,9 @@ def target_notes(f: Figures) -> list[str]:
             notes.append(
                 f"**Added latency on the {workload} path.** drf-defender adds "
                 f"{_signed(ours)} µs here, which is not 2.5 times less than what "
-                f"{', '.join(behind)} add. Its cost is the round trips counted below "
-                "(each one a send, a wait for Redis and a reply parsed by redis-py) plus "
-                "the Python around them: reading the client address and the username, "
+                f"{', '.join(behind)} add. Its cost is the round trips counted below, each "
+                "one a send, a wait for Redis and a reply that redis-py parses. The Python "
+                "around them adds the rest: reading the client address and the username, "
                 "building the subjects and handling the replies."
             )
     http_missed = [
@@ -638,6 +638,7 @@ def render(summary: dict[str, Any], chart_name: str | None) -> str:
             "load average (1, 5, 15 min) at start and end",
             f"{machine.get('load_at_start')} → {machine.get('load_at_end')}",
         ],
+        ["niceness of the run", str(machine.get("niceness", "not recorded"))],
         *[[name, version] for name, version in versions.items()],
     ]
     sections.append("## Machine and versions\n\n" + _table(["", ""], rows))
@@ -735,10 +736,11 @@ token view and the same 3 failures allowed before a lockout and a 300-second coo
 
 - **plain DRF**: `rest_framework.authtoken.views.ObtainAuthToken`, no protection.
 - **drf-defender**: its drop-in `DefenderObtainAuthToken`, counting per IP and per
-  username. On Redis with the access log buffered in a Redis stream (the set-up this page
-  recommends), on Redis with the default inline access log (one INSERT per attempt), on
-  Redis without the access log, and on the Django cache backend with a local-memory cache
-  and no access log (no Redis server at all).
+  username, in five set-ups. On Redis, it runs with the access log buffered in a Redis
+  stream (the set-up that the targets are checked on), with the default inline access
+  log (one INSERT per attempt), and without the access log. On a local Redis Cluster of
+  three primaries it runs with the buffered log. On the Django cache backend it runs
+  with a local-memory cache and no access log, so without any Redis server.
 - **django-defender**: installed as its README says (app and middleware), and wired into
   DRF's token view the way its README adapts it to custom authentication:
   `is_already_locked` before the check, `add_login_attempt_to_db` and `check_request`
@@ -825,7 +827,9 @@ TEMPLATE_METHOD = """
 - Simulated clients come from 198.18.0.0/15, the range reserved for benchmarks; they
   only appear in `REMOTE_ADDR` or `X-Forwarded-For`, and no traffic leaves 127.0.0.1.
 - The machine is a shared virtual machine: the load average above shows other work on it
-  during the run. Compare figures within this page rather than across runs.
+  during the run, and a negative niceness means the run was started with `nice` to
+  keep its share of the CPU. Compare figures within this page rather than across runs
+  or machines.
 """
 
 

@@ -100,6 +100,8 @@ def machine() -> dict[str, Any]:
         "memory_gib": round(memory_kib / 1024 / 1024, 1),
         "kernel": platform.release(),
         "load_at_start": _load(),
+        # A run started with nice -n -10 on a shared machine records -10 here.
+        "niceness": os.getpriority(os.PRIO_PROCESS, 0),
     }
 
 
