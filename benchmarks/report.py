@@ -678,8 +678,8 @@ def render(summary: dict[str, Any], chart_name: str | None) -> str:
             "`benchmarks/cluster_setup.py`, on the same machine) is the row "
             f'"{_label("drf-defender-cluster")}" in the in-process tables above. On a '
             "cluster, the scripts of one login go to the nodes that own its keys, one "
-            "batch per node, so a login that counts an IP and a username in two slots on "
-            "two nodes costs a round trip to each."
+            "batch per node. A login whose IP and username live on two nodes therefore "
+            "costs a round trip to each."
         )
     else:
         cluster_text = "Not measured in this run."
@@ -817,9 +817,9 @@ TEMPLATE_METHOD = """
 - Each system runs in processes of its own: one per system for the in-process figures,
   one gunicorn per system and workload for the HTTP figures. The benchmark starts its
   own `redis-server` on a free port of 127.0.0.1 and empties only that server.
-- The systems take turns: in-process, each workload is timed in rounds that go round
+- The systems take turns. In-process, each workload is timed in rounds that go round
   all systems, starting with another system each round, and the latencies of all rounds
-  are pooled; over HTTP, each workload runs on every system before the next workload
+  are pooled. Over HTTP, each workload runs on every system before the next workload
   starts. A change in the machine's load during the run so reaches every system alike.
 - Redis round trips and commands are counted by wrapping redis-py's connection class in
   the measuring process, which every system's client uses; SQL queries with Django's
