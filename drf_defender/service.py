@@ -202,8 +202,8 @@ class Attempt:
     def failed(self) -> None:
         """Record a failed credential check.
 
-        Raises :class:`LockedOut` if this failure is over a limit, so the caller answers
-        with the lockout response instead of its bad-credentials error.
+        Raises :class:`LockedOut` if this failure is over a limit, so the caller sends
+        the lockout response instead of its bad-credentials error.
         """
         if self._resolve():
             self.service._record_failure(self)
@@ -510,7 +510,7 @@ class LockoutService:
     def _record_failure(self, attempt: Attempt) -> None:
         locked_out: LockedOut | None = None
         # A slot above a limit always ends in a block (new or concurrent), so the
-        # record can say "locked out" before the backend answers.
+        # record can be marked "locked out" before the backend replies.
         predicted = any(r.count > r.spec.limit for r in attempt.reservations)
         audit = self._audit(attempt, success=False, locked_out=predicted)
         if (attempt.tracked and attempt.reservations) or audit is not None:

@@ -2,7 +2,7 @@
 
 The service decides policy; a backend stores counters and blocks and makes each
 subject's update atomic. Times are seconds since the epoch, given by the service's
-clock, so that tests can move time without sleeping; stored expiry times are compared
+clock, so that tests can move time without sleeping. Stored expiry times are compared
 with that clock, and the backend's own key expiry only reclaims memory.
 """
 
@@ -76,7 +76,7 @@ class FailureOutcome:
 
 @dataclass(frozen=True)
 class SubjectState:
-    """What a backend stores about one subject, for status lookups and listings."""
+    """Stored state of one subject, for status lookups and listings."""
 
     subject: Subject
     failures: int = 0
@@ -211,7 +211,7 @@ class Backend(ABC):
 
     @abstractmethod
     def ping(self) -> None:
-        """Raise BackendUnavailable unless the storage answers."""
+        """Raise BackendUnavailable unless the storage replies."""
 
     def close(self) -> None:  # noqa: B027 - optional hook with nothing to do by default
         """Release connections; the default has none to release."""
