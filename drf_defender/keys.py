@@ -2,7 +2,7 @@
 
 A *subject* is one thing that failures are counted against: an IP, a username, or the
 pair of both, within a *scope* ("login" by default, "password_reset" for reset
-requests). A scope's *policy* says which subjects are counted, their limits and the
+requests). A scope's *policy* defines which subjects are counted, their limits and the
 cool-offs. This module is pure: it reads settings but performs no I/O.
 """
 
@@ -128,7 +128,7 @@ def subject_key(prefix: str, role: str, subject: Subject) -> str:
     """
     base = f"{prefix}:{_scope_part(subject.scope)}{role}:{subject.kind}:"
     if subject.kind == KIND_PAIR:
-        # The tag holds the IP alone, so a pair shares the slot of its IP's keys and
+        # The tag contains the IP alone, so a pair shares the slot of its IP's keys and
         # one script can update both.
         ip, _, username = subject.identity.partition(PAIR_SEPARATOR)
         return f"{base}{{{ip}}}{PAIR_SEPARATOR}{username}"

@@ -1,6 +1,6 @@
 """HTML responses for locked-out requests to server-rendered pages.
 
-DRF views answer a lockout with the JSON body of :class:`~drf_defender.exceptions.LockedOut`.
+DRF views respond to a lockout with the JSON body of :class:`~drf_defender.exceptions.LockedOut`.
 Django's own login form, the admin login and Django's password-reset pages are HTML
 pages, so they answer with a redirect to DEFENDER_LOCKOUT_URL, or else with
 DEFENDER_LOCKOUT_TEMPLATE (by default ``drf_defender/lockout.html``) rendered with the
@@ -84,9 +84,9 @@ def _render(request: HttpRequest, context: dict[str, Any]) -> str:
 def lockout_page_response(
     request: HttpRequest, exc: LockedOut, *, scope: str = SCOPE_LOGIN
 ) -> HttpResponse:
-    """Return the HTML answer to a locked-out request.
+    """Return the HTML response to a locked-out request.
 
-    The answer depends only on the exception and the settings, never on whether an
+    The response depends only on the exception and the settings, never on whether an
     account exists, so it discloses nothing that the JSON lockout body does not.
     """
     response: HttpResponse
@@ -105,7 +105,7 @@ def lockout_page_response(
 def unavailable_page_response(
     request: HttpRequest, exc: BackendUnavailableResponse
 ) -> HttpResponse:
-    """Return the plain answer used when the backend is down and the policy is "closed"."""
+    """Return the plain response used when the backend is down and the policy is "closed"."""
     response = HttpResponse(
         _detail_message(exc), status=exc.status_code, content_type="text/plain; charset=utf-8"
     )

@@ -180,7 +180,7 @@ def _serializer_class(view: Any) -> type | None:
 
 
 def view_answers_lockout(view: Any) -> bool:
-    """Return whether a view can answer with drf-defender's lockout response."""
+    """Return whether a view can respond with drf-defender's lockout response."""
     if _any_named([type(view)], LOCKOUT_VIEWS):
         return True
     authenticators = view.get_authenticators()

@@ -1,4 +1,4 @@
-"""A JSON parser that answers 400, not 500, to documents nested too deeply to decode."""
+"""A JSON parser that returns 400, not 500, to documents nested too deeply to decode."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ class NestingSafeJSONParser(JSONParser):
 
     ``json.load`` raises RecursionError, not ValueError, for nesting deeper than the
     interpreter's recursion limit (about 1000 levels, a body of 2 KB). DRF 3.18's parser
-    turns only ValueError into a ParseError, so a view would answer 500. Use this class in
+    turns only ValueError into a ParseError, so a view would return 500. Use this class in
     ``REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"]`` in place of
     ``rest_framework.parsers.JSONParser``; drf-defender's own views use it already.
     """

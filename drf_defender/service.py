@@ -11,8 +11,8 @@ trip, so that however many requests race, at most LIMIT + 1 of them reach the pa
 hasher for one subject. ``succeeded`` and ``failed`` cost one more round trip.
 
 Reset rule on success: the counters of the username and of the IP-and-username pair are
-deleted, and the IP counter loses only the failures of that same username from that IP
-(each IP reservation also counts its pair for this purpose). A user's own typos are
+deleted. The IP counter loses only the failures of that same username from that IP,
+because each IP reservation also counts its pair for this purpose. A user's own typos are
 forgiven, but a client that owns one valid account cannot refill its budget for
 guessing other accounts by logging in between guesses. A success never lifts an
 active block.
@@ -633,8 +633,8 @@ class LockoutService:
         seconds = (
             None if not outcome.blocked_until else max(1, math.ceil(outcome.blocked_until - now()))
         )
-        # The request that started the block names both values whichever subject
-        # tripped; ``reason`` tells receivers which one did.
+        # The request that started the block names both values, whichever subject
+        # tripped, and ``reason`` names the subject that did.
         username = attempt.username_key
         ip_address = attempt.ip
         logger.warning(

@@ -146,7 +146,7 @@ class Backend(ABC):
         """Confirm reserved slots as failures; a slot above the limit starts a block.
 
         The block's duration escalates with the subject's lockouts within
-        ``lockout_memory``; the counter is then kept at ``limit``, so one more failure
+        ``lockout_memory``. The counter is then kept at ``limit``, so one more failure
         after the block ends starts the next block. ``audit`` is appended to the
         attempt stream in the same round trip when the backend has one.
         """

@@ -194,7 +194,7 @@ class CacheBackend(Backend):
                 if spec.companion is None:
                     self._take_back(self._key("failed", spec.subject), 1, now)
                     continue
-                # The companion holds this request's reservation and those of the
+                # The companion contains this request's reservation and those of the
                 # pair's requests still in flight. Without it, a concurrent success
                 # took them all off already, and nothing is left to take off.
                 companion_key = self._key("failed", spec.companion)

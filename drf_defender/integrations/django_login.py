@@ -98,7 +98,7 @@ def _bound_username_fields(request: HttpRequest) -> None:
     The attempt counts under the full value; the form then passes the cut value to
     ``authenticate()``, which matches no account and fails as usual. Without the cut,
     a case-insensitive lookup (django-allauth's backend builds a LIKE pattern) fails
-    on SQLite for values over 50 000 bytes and the login page answers 500.
+    on SQLite for values over 50 000 bytes and the login page returns 500.
     """
     post = request.POST
     fields = [
@@ -149,7 +149,7 @@ def _pending_attempt(request: object) -> Attempt | None:
 
 @receiver(user_login_failed, dispatch_uid="drf_defender.django_login.failure")
 def record_login_failure(sender: Any, request: object = None, **kwargs: Any) -> None:
-    """Record the failure of a watched login; a lockout is answered after the view."""
+    """Record the failure of a watched login; the lockout response is sent after the view."""
     attempt = _pending_attempt(request)
     if attempt is None:
         return
