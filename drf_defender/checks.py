@@ -300,6 +300,7 @@ BACKEND_CLUSTER = "drf_defender.backends.redis_cluster.RedisClusterBackend"
 @register("drf_defender")
 def check_redis_topology(**kwargs: Any) -> list[CheckMessage]:
     """Reject Sentinel and Cluster settings that the chosen backend would ignore or misread."""
+    from .backends.redis import RedisBackend
     from .backends.redis_cluster import RedisClusterBackend
     from .backends.redis_sentinel import RedisSentinelBackend
 
@@ -341,6 +342,34 @@ def check_redis_topology(**kwargs: Any) -> list[CheckMessage]:
         messages.extend(_check_sentinel())
     if uses_cluster:
         messages.extend(_check_cluster())
+    if is_class and issubclass(backend_class, RedisBackend):
+        messages.extend(_check_pool())
+    return messages
+
+
+def _check_pool() -> list[CheckMessage]:
+    messages: list[CheckMessage] = []
+    size = defender_settings.REDIS_MAX_CONNECTIONS
+    if not _is_int(size) or size < 1:
+        messages.append(
+            Error(
+                f"DEFENDER_REDIS_MAX_CONNECTIONS is {size!r}; it must be a whole number of "
+                "at least 1.",
+                hint="Allow at least as many connections as a process serves requests at "
+                "once, for example 100.",
+                id="drf_defender.E019",
+            )
+        )
+    wait = defender_settings.REDIS_POOL_TIMEOUT
+    if not isinstance(wait, (int, float)) or isinstance(wait, bool) or wait <= 0:
+        messages.append(
+            Error(
+                f"DEFENDER_REDIS_POOL_TIMEOUT is {wait!r}; it must be a positive number of "
+                "seconds.",
+                hint="Set it to 1.0 to let a request wait up to one second for a connection.",
+                id="drf_defender.E019",
+            )
+        )
     return messages
 
 

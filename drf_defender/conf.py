@@ -71,6 +71,10 @@ DEFAULTS: dict[str, Any] = {
     # Seconds redis-py waits to connect and for each reply.
     "REDIS_SOCKET_TIMEOUT": 0.5,
     "REDIS_CONNECT_TIMEOUT": 0.5,
+    # Connections that one process opens to Redis at most (to each node of a Cluster).
+    "REDIS_MAX_CONNECTIONS": 100,
+    # Seconds a request waits for a free connection when all of them are busy.
+    "REDIS_POOL_TIMEOUT": 1.0,
     # Extra keyword arguments for redis-py's client (TLS options, for example).
     "REDIS_OPTIONS": {},
     # RedisSentinelBackend: sentinel addresses, as (host, port) pairs or "host:port" strings.

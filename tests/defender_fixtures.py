@@ -37,6 +37,7 @@ CLUSTER_BACKEND = "drf_defender.backends.redis_cluster.RedisClusterBackend"
 COUNTING_TIMEOUTS = {
     "DEFENDER_REDIS_SOCKET_TIMEOUT": 10.0,
     "DEFENDER_REDIS_CONNECT_TIMEOUT": 10.0,
+    "DEFENDER_REDIS_POOL_TIMEOUT": 10.0,
 }
 
 

@@ -96,12 +96,28 @@ def client_from_settings() -> Any:
         "socket_timeout": defender_settings.REDIS_SOCKET_TIMEOUT,
         "socket_connect_timeout": defender_settings.REDIS_CONNECT_TIMEOUT,
         "health_check_interval": 30,
+        **pool_options(),
     }
     options.update(defender_settings.REDIS_OPTIONS)
     try:
-        return redis.Redis.from_url(url, **options)
+        pool = redis.BlockingConnectionPool.from_url(url, **options)
     except ValueError as error:
         raise ImproperlyConfigured(f"DEFENDER_REDIS_URL {url!r} is invalid: {error}") from error
+    return redis.Redis(connection_pool=pool)
+
+
+def pool_options() -> dict[str, Any]:
+    """Return the size and wait time of a blocking connection pool, from the settings.
+
+    redis-py's plain pool raises at once when every connection is busy, so a burst of
+    concurrent logins in one process would meet the outage policy and lose counts. A
+    blocking pool makes such a request wait, up to ``DEFENDER_REDIS_POOL_TIMEOUT``
+    seconds, for a connection to come back.
+    """
+    return {
+        "max_connections": defender_settings.REDIS_MAX_CONNECTIONS,
+        "timeout": defender_settings.REDIS_POOL_TIMEOUT,
+    }
 
 
 def _client_from_cache(alias: str) -> Any:

@@ -48,7 +48,7 @@ from ..conf import defender_settings
 from ..exceptions import BackendUnavailable
 from .addresses import parse_addresses
 from .base import FailureOutcome, Reservation, ReserveStatus, SubjectSpec
-from .redis import PartialPipelineError, RedisBackend
+from .redis import PartialPipelineError, RedisBackend, pool_options
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +77,8 @@ def cluster_options_from_settings() -> tuple[list[ClusterNode], dict[str, Any]]:
         # One immediate retry, after which the call fails and the outage policy applies;
         # redis-py's default of several retries with backoff would hold the request.
         "retry": Retry(NoBackoff(), 1),
+        "connection_pool_class": redis.BlockingConnectionPool,
+        **pool_options(),
     }
     for name in ("REDIS_OPTIONS", "REDIS_CLUSTER_OPTIONS"):
         value = getattr(defender_settings, name)

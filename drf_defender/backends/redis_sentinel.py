@@ -13,13 +13,22 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
+from redis import BlockingConnectionPool
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from redis.sentinel import Sentinel, SentinelManagedConnection
+from redis.sentinel import Sentinel, SentinelConnectionPool, SentinelManagedConnection
 
 from ..conf import defender_settings
 from .addresses import parse_addresses
-from .redis import RedisBackend
+from .redis import RedisBackend, pool_options
+
+
+class BlockingSentinelConnectionPool(SentinelConnectionPool, BlockingConnectionPool):
+    """Pool of connections to the Sentinel master that waits when every one is busy.
+
+    The Sentinel base class finds the master's address. The blocking base class bounds the
+    number of connections and makes a request wait for a free one (see ``pool_options``).
+    """
 
 
 def sentinel_from_settings() -> tuple[Sentinel, Any]:
@@ -49,6 +58,7 @@ def sentinel_from_settings() -> tuple[Sentinel, Any]:
         # One immediate retry: a connection to a master that was replaced fails once,
         # and the retry opens a new one to the address the sentinels give now.
         "retry": Retry(NoBackoff(), 1),
+        **pool_options(),
         **_options("REDIS_OPTIONS"),
     }
     connection_class = master_options.get("connection_class", SentinelManagedConnection)
@@ -62,7 +72,9 @@ def sentinel_from_settings() -> tuple[Sentinel, Any]:
             "client cannot follow a failover."
         )
     manager = Sentinel(sentinels, sentinel_kwargs=sentinel_options, **master_options)
-    return manager, manager.master_for(service_name)
+    return manager, manager.master_for(
+        service_name, connection_pool_class=BlockingSentinelConnectionPool
+    )
 
 
 def _options(name: str) -> dict[str, Any]:
