@@ -20,6 +20,7 @@ active block.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import math
 import re
@@ -33,9 +34,9 @@ from typing import Any
 from django.http import HttpRequest
 
 from . import identity, signals
+from .audit_buffer import AuditBuffer
 from .backends import get_backend
 from .backends.base import (
-    AuditEntry,
     Backend,
     FailureOutcome,
     Reservation,
@@ -261,6 +262,7 @@ class LockoutService:
         # They only order the backend calls, so that a request for a blocked subject
         # costs one round trip; every decision still comes from the backend.
         self._blocked_hints: dict[Subject, float] = {}
+        self.audit = AuditBuffer(self.flush_access_log, _flush_interval)
 
     @property
     def backend(self) -> Backend:
@@ -453,16 +455,28 @@ class LockoutService:
         if hinted:
             # Ask about the subjects last seen blocked first: if one still is, the
             # request is refused after one round trip and nothing was counted.
-            reservations, version = self.backend.reserve(hinted, current)
+            reservations, version = self._reserve_carrying_audit(hinted, current)
             self._note_version(version)
             self._refuse_if_locked(reservations, policy)
             specs = [spec for spec in specs if spec not in hinted]
         if specs:
-            more, version = self.backend.reserve(specs, current)
+            more, version = self._reserve_carrying_audit(specs, current)
             self._note_version(version)
             reservations.extend(more)
             self._refuse_if_locked(reservations, policy)
         return reservations
+
+    def _reserve_carrying_audit(
+        self, specs: list[SubjectSpec], current: float
+    ) -> tuple[list[Reservation], str | None]:
+        carried = self.audit.take()
+        try:
+            return self.backend.reserve(specs, current, carried)
+        except BackendUnavailable:
+            # NOTE: when a Cluster pipeline fails on one node only, entries that reached
+            # the stream's node are queued again too, so the log may hold them twice.
+            self.audit.put_back(carried)
+            raise
 
     def _refuse_if_locked(self, reservations: list[Reservation], policy: ScopePolicy) -> None:
         refused = [r for r in reservations if r.status != ReserveStatus.RESERVED]
@@ -497,27 +511,65 @@ class LockoutService:
             retry_after, limit=limit, status_code=defender_settings.LOCKOUT_STATUS_CODE
         )
 
-    def _audit(self, attempt: Attempt, *, success: bool, locked_out: bool) -> AuditEntry | None:
-        """Return the attempt record to buffer with the next backend call, if buffering."""
+    def _queue_audit(self, attempt: Attempt, *, success: bool, locked_out: bool) -> None:
+        """Queue the attempt's access-log entry for the stream, in buffered mode."""
         if not (
             defender_settings.STORE_ACCESS_ATTEMPTS
             and defender_settings.ACCESS_LOG_MODE == "buffered"
-            and self.backend.supports_attempt_stream
         ):
-            return None
-        return audit_entry(attempt, success=success, locked_out=locked_out)
+            return
+        backend = self.backend
+        if backend.supports_attempt_stream:
+            # The timer sends the entries to this backend even if the settings that
+            # chose it have changed since.
+            self._audit_backend = backend
+            self.audit.add(audit_entry(attempt, success=success, locked_out=locked_out))
+
+    _audit_backend: Backend | None = None
+
+    def flush_access_log(self, *, final: bool = False) -> None:
+        """Send the access-log entries that wait in this process to the attempt stream.
+
+        A timer calls it in buffered mode; tests and shutdown code may call it directly.
+        On a backend outage the entries wait for the next call, unless ``final`` is set:
+        then they are dropped and the loss is logged.
+        """
+        if final:
+            self.audit.cancel()
+        entries = self.audit.take()
+        if not entries:
+            return
+        backend = self._audit_backend or self.backend
+        try:
+            backend.append_audit(entries)
+            self.outages.success()
+        except BackendUnavailable as error:
+            if final:
+                logger.error(
+                    "drf-defender dropped %d access-log entries: the backend is unreachable "
+                    "and the service is shutting down: %s",
+                    len(entries),
+                    error,
+                )
+                return
+            self.audit.put_back(entries)
+            self.outages.failure(error, "access-log flush")
 
     def _record_failure(self, attempt: Attempt) -> None:
         locked_out: LockedOut | None = None
         # A slot above a limit always ends in a block (new or concurrent), so the
         # record can be marked "locked out" before the backend replies.
         predicted = any(r.count > r.spec.limit for r in attempt.reservations)
-        audit = self._audit(attempt, success=False, locked_out=predicted)
-        if (attempt.tracked and attempt.reservations) or audit is not None:
+        self._queue_audit(attempt, success=False, locked_out=predicted)
+        if attempt.tracked and attempt.reservations:
+            # Only a slot above the limit costs a backend call. The waiting entries
+            # travel with that call, or else wait for a later one.
+            carried = self.audit.take() if predicted else []
             try:
-                outcomes = self.backend.record_failure(attempt.reservations, now(), audit)
+                outcomes = self.backend.record_failure(attempt.reservations, now(), carried)
                 self.outages.success()
             except BackendUnavailable as error:
+                self.audit.put_back(carried)
                 self._on_outage(error, "record_failure", raise_closed=False)
                 outcomes = []
             locked = [o for o in outcomes if o.blocked_until is not None]
@@ -545,14 +597,16 @@ class LockoutService:
         )
 
     def _record_success(self, attempt: Attempt) -> None:
-        audit = self._audit(attempt, success=True, locked_out=False)
-        if (attempt.tracked and attempt.reservations) or audit is not None:
+        self._queue_audit(attempt, success=True, locked_out=False)
+        if attempt.tracked and attempt.reservations:
             clear = [r.spec for r in attempt.reservations if r.spec.subject.kind != KIND_IP]
             release = [r.spec for r in attempt.reservations if r.spec.subject.kind == KIND_IP]
+            carried = self.audit.take()
             try:
-                self.backend.record_success(clear, release, now(), audit)
+                self.backend.record_success(clear, release, now(), carried)
                 self.outages.success()
             except BackendUnavailable as error:
+                self.audit.put_back(carried)
                 self._on_outage(error, "record_success", raise_closed=False)
         self._send_attempt(signals.attempt_succeeded, attempt, locked_out=False)
 
@@ -936,6 +990,10 @@ def _log_untracked(attempt: Attempt) -> None:
     )
 
 
+def _flush_interval() -> float:
+    return float(defender_settings.ACCESS_LOG_FLUSH_INTERVAL)
+
+
 _service: LockoutService | None = None
 _service_lock = threading.Lock()
 
@@ -956,4 +1014,14 @@ def get_service() -> LockoutService:
 def _reset_service() -> None:
     global _service
     with _service_lock:
-        _service = None
+        retired, _service = _service, None
+    if retired is not None:
+        retired.flush_access_log(final=True)
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    """Send the access-log entries that still wait when the interpreter exits."""
+    service = _service
+    if service is not None:
+        service.flush_access_log(final=True)

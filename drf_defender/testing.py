@@ -37,7 +37,7 @@ class NullBackend(Backend):
     atomic_across_processes = True
 
     def reserve(
-        self, specs: Sequence[SubjectSpec], now: float
+        self, specs: Sequence[SubjectSpec], now: float, audit: Sequence[AuditEntry] = ()
     ) -> tuple[list[Reservation], str | None]:
         return [
             Reservation(spec=spec, status=ReserveStatus.RESERVED, count=1) for spec in specs
@@ -47,7 +47,7 @@ class NullBackend(Backend):
         return None
 
     def record_failure(
-        self, reservations: Sequence[Reservation], now: float, audit: AuditEntry | None = None
+        self, reservations: Sequence[Reservation], now: float, audit: Sequence[AuditEntry] = ()
     ) -> list[FailureOutcome]:
         return [FailureOutcome(spec=r.spec, blocked_now=False) for r in reservations]
 
@@ -56,7 +56,7 @@ class NullBackend(Backend):
         clear: Sequence[SubjectSpec],
         release: Sequence[SubjectSpec],
         now: float,
-        audit: AuditEntry | None = None,
+        audit: Sequence[AuditEntry] = (),
     ) -> None:
         return None
 

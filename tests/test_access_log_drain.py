@@ -85,6 +85,8 @@ def attempts(service, count, *, success=False, prefix="user"):
             attempt.succeeded()
         else:
             attempt.failed()
+    # The entry of the last failure waits in the process for a later backend call.
+    service.flush_access_log()
 
 
 def drain(*args):

@@ -160,10 +160,10 @@ def test_script_reload_does_not_repeat_other_commands(redis_server, redis_prefix
     assert reservation.count == 4
     # The blocking script fails with NOSCRIPT in the same pipeline as the log entry.
     client.script_flush()
-    (outcome,) = backend.record_failure([reservation], NOW, audit={"username": "alice"})
+    (outcome,) = backend.record_failure([reservation], NOW, audit=[{"username": "alice"}])
     assert outcome.blocked_now is True
     assert client.xlen(backend.attempt_stream_key()) == 1
     client.script_flush()
-    backend.record_success([], [SPEC], NOW, audit={"username": "alice"})
+    backend.record_success([], [SPEC], NOW, audit=[{"username": "alice"}])
     assert client.xlen(backend.attempt_stream_key()) == 2
     assert backend.get_states([SPEC], NOW)[0].failures == 2

@@ -92,7 +92,9 @@ def test_released_reservation_leaves_ip_uncounted(warm):
     assert ip_state.failures == 0
 
 
-def test_buffered_access_log_adds_no_round_trip(round_trips, redis_client):
+@pytest.fixture
+def warm_buffered(round_trips):
+    """A warm service with the access log buffered in the Redis stream."""
     with override_settings(
         DEFENDER_ACCESS_LOG_MODE="buffered", DEFENDER_STORE_ACCESS_ATTEMPTS=True
     ):
@@ -100,12 +102,32 @@ def test_buffered_access_log_adds_no_round_trip(round_trips, redis_client):
         service.backend.ping()
         service._current_lists()
         round_trips.reset()
-        attempt = service.begin(username="alice", ip="198.51.100.20")
-        attempt.succeeded()
-        assert round_trips.round_trips == 2
-        stream = service.backend.attempt_stream_key()
-        entries = redis_client.xrange(stream)
+        yield service
+
+
+def stream_entries(client, service):
+    return [fields for _, fields in client.xrange(service.backend.attempt_stream_key())]
+
+
+def test_buffered_success_adds_no_round_trip(warm_buffered, round_trips, redis_client):
+    attempt = warm_buffered.begin(username="alice", ip="198.51.100.20")
+    attempt.succeeded()
+    assert round_trips.round_trips == 2
+    entries = stream_entries(redis_client, warm_buffered)
     assert len(entries) == 1
-    fields = entries[0][1]
-    assert fields[b"username"] == b"alice"
-    assert fields[b"success"] == b"1"
+    assert entries[0][b"username"] == b"alice"
+    assert entries[0][b"success"] == b"1"
+
+
+def test_buffered_failure_adds_no_round_trip(warm_buffered, round_trips, redis_client):
+    warm_buffered.begin(username="alice", ip=ATTACKER).failed()
+    assert round_trips.round_trips == 1
+    assert stream_entries(redis_client, warm_buffered) == []
+
+    # The next reservation carries the waiting entry in its own pipeline.
+    warm_buffered.begin(username="bob", ip="198.51.100.20")
+    assert round_trips.round_trips == 2
+    entries = stream_entries(redis_client, warm_buffered)
+    assert len(entries) == 1
+    assert entries[0][b"username"] == b"alice"
+    assert entries[0][b"success"] == b"0"

@@ -120,7 +120,7 @@ class Backend(ABC):
 
     @abstractmethod
     def reserve(
-        self, specs: Sequence[SubjectSpec], now: float
+        self, specs: Sequence[SubjectSpec], now: float, audit: Sequence[AuditEntry] = ()
     ) -> tuple[list[Reservation], str | None]:
         """Reserve one credential check for each subject, before the password is checked.
 
@@ -128,6 +128,8 @@ class Backend(ABC):
         counter already holds ``limit + 1`` returns OVER_LIMIT; otherwise the counter is
         incremented (and the companion's counter with it) and the request gets that
         slot. Also returns the version of the run-time lists, read in the same round trip.
+        ``audit`` entries are appended to the attempt stream in that round trip too, when
+        the backend has one.
         """
 
     @abstractmethod
@@ -141,14 +143,14 @@ class Backend(ABC):
 
     @abstractmethod
     def record_failure(
-        self, reservations: Sequence[Reservation], now: float, audit: AuditEntry | None = None
+        self, reservations: Sequence[Reservation], now: float, audit: Sequence[AuditEntry] = ()
     ) -> list[FailureOutcome]:
         """Confirm reserved slots as failures; a slot above the limit starts a block.
 
         The block's duration escalates with the subject's lockouts within
         ``lockout_memory``. The counter is then kept at ``limit``, so one more failure
-        after the block ends starts the next block. ``audit`` is appended to the
-        attempt stream in the same round trip when the backend has one.
+        after the block ends starts the next block. ``audit`` entries are appended to
+        the attempt stream in the same round trip when the backend has one.
         """
 
     @abstractmethod
@@ -157,7 +159,7 @@ class Backend(ABC):
         clear: Sequence[SubjectSpec],
         release: Sequence[SubjectSpec],
         now: float,
-        audit: AuditEntry | None = None,
+        audit: Sequence[AuditEntry] = (),
     ) -> None:
         """Delete the counters of ``clear`` and release the reservations of ``release``.
 
@@ -167,6 +169,14 @@ class Backend(ABC):
         deleted. A missing companion takes nothing off, because a concurrent success of
         the same pair has taken this reservation off already. Blocks are never lifted.
         """
+
+    def append_audit(self, entries: Sequence[AuditEntry]) -> None:
+        """Append access-log entries to the attempt stream in one round trip.
+
+        Only backends with ``supports_attempt_stream`` implement it; the service never
+        calls it on the others.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no attempt stream")
 
     # --- administration --------------------------------------------------------------
 

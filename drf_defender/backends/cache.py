@@ -90,7 +90,7 @@ class CacheBackend(Backend):
     # --- the login path --------------------------------------------------------------
 
     def reserve(
-        self, specs: Sequence[SubjectSpec], now: float
+        self, specs: Sequence[SubjectSpec], now: float, audit: Sequence[AuditEntry] = ()
     ) -> tuple[list[Reservation], str | None]:
         with _lock:
             reservations = [self._reserve_one(spec, now) for spec in specs]
@@ -143,7 +143,7 @@ class CacheBackend(Backend):
             self._set(key, failed, remaining)
 
     def record_failure(
-        self, reservations: Sequence[Reservation], now: float, audit: AuditEntry | None = None
+        self, reservations: Sequence[Reservation], now: float, audit: Sequence[AuditEntry] = ()
     ) -> list[FailureOutcome]:
         with _lock:
             return [self._fail_one(reservation, now) for reservation in reservations]
@@ -185,7 +185,7 @@ class CacheBackend(Backend):
         clear: Sequence[SubjectSpec],
         release: Sequence[SubjectSpec],
         now: float,
-        audit: AuditEntry | None = None,
+        audit: Sequence[AuditEntry] = (),
     ) -> None:
         with _lock:
             if clear:

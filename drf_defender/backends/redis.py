@@ -247,7 +247,7 @@ class RedisBackend(Backend):
     # --- the login path --------------------------------------------------------------
 
     def reserve(
-        self, specs: Sequence[SubjectSpec], now: float
+        self, specs: Sequence[SubjectSpec], now: float, audit: Sequence[AuditEntry] = ()
     ) -> tuple[list[Reservation], str | None]:
         now_ms = _ms(now)
 
@@ -259,12 +259,13 @@ class RedisBackend(Backend):
                 args = (now_ms, spec.limit, _ms(spec.attempt_window))
                 self._evalsha(pipe, "reserve", keys, args)
             pipe.get(lists_version_key(self.prefix))
+            self._append_audit(pipe, audit)
 
         with self._driver_errors("reserve"):
             replies = self._run_pipeline(fill)
-        version = replies[-1]
+        version = replies[len(specs)]
         reservations = []
-        for spec, (status, ends, lockouts, count) in zip(specs, replies[:-1], strict=True):
+        for spec, (status, ends, lockouts, count) in zip(specs, replies[: len(specs)], strict=True):
             reservations.append(
                 Reservation(
                     spec=spec,
@@ -291,7 +292,7 @@ class RedisBackend(Backend):
             self._run_pipeline(fill)
 
     def record_failure(
-        self, reservations: Sequence[Reservation], now: float, audit: AuditEntry | None = None
+        self, reservations: Sequence[Reservation], now: float, audit: Sequence[AuditEntry] = ()
     ) -> list[FailureOutcome]:
         now_ms = _ms(now)
         # Slots within the limit were counted when reserved: nothing to send for them.
@@ -301,7 +302,7 @@ class RedisBackend(Backend):
             for r in reservations
             if r.count <= r.spec.limit
         }
-        if pending or audit is not None:
+        if pending or audit:
 
             def fill(pipe: Any) -> None:
                 for reservation in pending:
@@ -327,8 +328,7 @@ class RedisBackend(Backend):
 
             with self._driver_errors("record_failure"):
                 replies = self._run_pipeline(fill)
-            if audit is not None:
-                replies = replies[:-1]
+            replies = replies[: len(pending)]
             for reservation, (status, ends, lockouts) in zip(pending, replies, strict=True):
                 blocked = int(status) in (1, 2)
                 outcomes[id(reservation)] = FailureOutcome(
@@ -346,11 +346,19 @@ class RedisBackend(Backend):
         """Return the key of the capped stream that buffers access-log entries."""
         return f"{self.prefix}:attempts"
 
-    def _append_audit(self, pipe: Any, audit: AuditEntry | None) -> None:
-        if audit is None:
+    def append_audit(self, entries: Sequence[AuditEntry]) -> None:
+        if not entries:
             return
+        with self._driver_errors("access-log append"):
+            self._run_pipeline(lambda pipe: self._append_audit(pipe, entries))
+
+    def _append_audit(self, pipe: Any, entries: Sequence[AuditEntry]) -> None:
+        if not entries:
+            return
+        key = self.attempt_stream_key()
         maxlen = int(defender_settings.ACCESS_LOG_STREAM_MAXLEN)
-        pipe.xadd(self.attempt_stream_key(), dict(audit), maxlen=maxlen, approximate=True)
+        for entry in entries:
+            pipe.xadd(key, dict(entry), maxlen=maxlen, approximate=True)
 
     def _index_blocks(self, outcomes: Sequence[FailureOutcome], now: float) -> None:
         if not outcomes:
@@ -372,9 +380,9 @@ class RedisBackend(Backend):
         clear: Sequence[SubjectSpec],
         release: Sequence[SubjectSpec],
         now: float,
-        audit: AuditEntry | None = None,
+        audit: Sequence[AuditEntry] = (),
     ) -> None:
-        if not clear and not release and audit is None:
+        if not clear and not release and not audit:
             return
 
         def fill(pipe: Any) -> None:

@@ -47,7 +47,7 @@ from redis.retry import Retry
 from ..conf import defender_settings
 from ..exceptions import BackendUnavailable
 from .addresses import parse_addresses
-from .base import FailureOutcome, Reservation, ReserveStatus, SubjectSpec
+from .base import AuditEntry, FailureOutcome, Reservation, ReserveStatus, SubjectSpec
 from .redis import PartialPipelineError, RedisBackend, pool_options
 
 logger = logging.getLogger(__name__)
@@ -165,10 +165,10 @@ class RedisClusterBackend(RedisBackend):
             raise BackendUnavailable(f"Redis Cluster {operation} failed: {error}") from error
 
     def reserve(
-        self, specs: Sequence[SubjectSpec], now: float
+        self, specs: Sequence[SubjectSpec], now: float, audit: Sequence[AuditEntry] = ()
     ) -> tuple[list[Reservation], str | None]:
         try:
-            return super().reserve(specs, now)
+            return super().reserve(specs, now, audit)
         except BackendUnavailable as error:
             if isinstance(error.__cause__, PartialPipelineError):
                 self._give_back(specs, error.__cause__.replies, now)
