@@ -342,16 +342,6 @@ def check_access_log(**kwargs: Any) -> list[CheckMessage]:
                 id="drf_defender.E102",
             )
         )
-    interval = defender_settings.ACCESS_LOG_FLUSH_INTERVAL
-    if not isinstance(interval, (int, float)) or isinstance(interval, bool) or interval <= 0:
-        messages.append(
-            Error(
-                f"DEFENDER_ACCESS_LOG_FLUSH_INTERVAL is {interval!r}; it must be a positive "
-                "number of seconds.",
-                hint="Use 1.0 to send waiting buffered-mode entries at least once a second.",
-                id="drf_defender.E104",
-            )
-        )
     if not defender_settings.STORE_ACCESS_ATTEMPTS:
         return messages
 

@@ -147,6 +147,17 @@ def check_backend(**kwargs: Any) -> list[CheckMessage]:
                 id="drf_defender.E009",
             )
         )
+    interval = defender_settings.PENDING_WRITES_FLUSH_INTERVAL
+    if not isinstance(interval, (int, float)) or isinstance(interval, bool) or interval <= 0:
+        messages.append(
+            Error(
+                f"DEFENDER_PENDING_WRITES_FLUSH_INTERVAL is {interval!r}; it must be a "
+                "positive number of seconds.",
+                hint="Use 1.0 to send waiting releases and access-log entries at least once "
+                "a second.",
+                id="drf_defender.E020",
+            )
+        )
     if path == BACKEND_REDIS:
         messages.extend(_check_redis())
     elif path == BACKEND_CACHE:

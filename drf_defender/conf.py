@@ -134,9 +134,9 @@ DEFAULTS: dict[str, Any] = {
     "ACCESS_LOG_MODE": "inline",
     # Approximate maximum length of the buffered-mode Redis stream (XADD MAXLEN ~).
     "ACCESS_LOG_STREAM_MAXLEN": 100_000,
-    # Buffered mode: seconds an entry of a failure below the limit may wait in the
-    # process before a timer sends it, when no other login sends it sooner.
-    "ACCESS_LOG_FLUSH_INTERVAL": 1.0,
+    # Seconds that releases of successful logins and buffered access-log entries may
+    # wait in the process before a timer sends them, when no login sends them sooner.
+    "PENDING_WRITES_FLUSH_INTERVAL": 1.0,
     # Permission classes of the admin API, as dotted paths.
     "ADMIN_API_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
     # Authentication classes of the admin API, as dotted paths; None uses DRF's defaults.

@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any, TypeAlias
 
 from django.contrib.auth import get_user_model
@@ -235,13 +235,13 @@ def parse_networks(values: Iterable[str]) -> list[IPNetwork]:
     return networks
 
 
-def ip_in_networks(ip: str | None, networks: Iterable[IPNetwork]) -> bool:
+def ip_in_networks(ip: str | None, networks: Collection[IPNetwork]) -> bool:
     """Return whether ``ip`` lies in one of ``networks``.
 
     An IPv4-mapped IPv6 address is matched as its IPv4 address. None or an invalid
     address is in no network.
     """
-    if ip is None:
+    if ip is None or not networks:
         return False
     address = _parse_address(ip)
     if address is None:

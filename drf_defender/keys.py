@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .conf import defender_settings
+from .conf import defender_settings, on_reload
 
 KIND_IP = "ip"
 KIND_USERNAME = "username"
@@ -87,8 +87,26 @@ def login_kinds() -> tuple[str, ...]:
     return tuple(kinds)
 
 
+_policies: dict[str, ScopePolicy] = {}
+
+
 def get_policy(scope: str = SCOPE_LOGIN) -> ScopePolicy:
-    """Build the policy of ``scope`` from the current settings."""
+    """Return the policy of ``scope`` under the current settings.
+
+    Policies are built once and kept until a setting changes.
+    """
+    policy = _policies.get(scope)
+    if policy is None:
+        policy = _policies[scope] = _build_policy(scope)
+    return policy
+
+
+@on_reload
+def _forget_policies() -> None:
+    _policies.clear()
+
+
+def _build_policy(scope: str) -> ScopePolicy:
     memory = int(defender_settings.ACCESS_ATTEMPT_EXPIRATION * 3600)
     if scope == SCOPE_PASSWORD_RESET:
         limit = int(defender_settings.PASSWORD_RESET_LIMIT)

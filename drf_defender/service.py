@@ -34,7 +34,6 @@ from typing import Any
 from django.http import HttpRequest
 
 from . import identity, signals
-from .audit_buffer import AuditBuffer
 from .backends import get_backend
 from .backends.base import (
     Backend,
@@ -56,6 +55,7 @@ from .keys import (
     Subject,
     get_policy,
 )
+from .pending_writes import PendingWrites
 
 logger = logging.getLogger(__name__)
 
@@ -262,7 +262,7 @@ class LockoutService:
         # They only order the backend calls, so that a request for a blocked subject
         # costs one round trip; every decision still comes from the backend.
         self._blocked_hints: dict[Subject, float] = {}
-        self.audit = AuditBuffer(self.flush_access_log, _flush_interval)
+        self.pending = PendingWrites(self.flush_pending_writes, _flush_interval)
 
     @property
     def backend(self) -> Backend:
@@ -455,27 +455,28 @@ class LockoutService:
         if hinted:
             # Ask about the subjects last seen blocked first: if one still is, the
             # request is refused after one round trip and nothing was counted.
-            reservations, version = self._reserve_carrying_audit(hinted, current)
+            reservations, version = self._reserve_carrying_writes(hinted, current)
             self._note_version(version)
             self._refuse_if_locked(reservations, policy)
             specs = [spec for spec in specs if spec not in hinted]
         if specs:
-            more, version = self._reserve_carrying_audit(specs, current)
+            more, version = self._reserve_carrying_writes(specs, current)
             self._note_version(version)
             reservations.extend(more)
             self._refuse_if_locked(reservations, policy)
         return reservations
 
-    def _reserve_carrying_audit(
+    def _reserve_carrying_writes(
         self, specs: list[SubjectSpec], current: float
     ) -> tuple[list[Reservation], str | None]:
-        carried = self.audit.take()
+        entries = self.pending.take()
+        releases = self.pending.take_releases()
         try:
-            return self.backend.reserve(specs, current, carried)
+            return self.backend.reserve(specs, current, audit=entries, release=releases)
         except BackendUnavailable:
             # NOTE: when a Cluster pipeline fails on one node only, entries that reached
             # the stream's node are queued again too, so the log may hold them twice.
-            self.audit.put_back(carried)
+            self.pending.put_back(entries)
             raise
 
     def _refuse_if_locked(self, reservations: list[Reservation], policy: ScopePolicy) -> None:
@@ -522,38 +523,41 @@ class LockoutService:
         if backend.supports_attempt_stream:
             # The timer sends the entries to this backend even if the settings that
             # chose it have changed since.
-            self._audit_backend = backend
-            self.audit.add(audit_entry(attempt, success=success, locked_out=locked_out))
+            self._pending_backend = backend
+            self.pending.add(audit_entry(attempt, success=success, locked_out=locked_out))
 
-    _audit_backend: Backend | None = None
+    _pending_backend: Backend | None = None
 
-    def flush_access_log(self, *, final: bool = False) -> None:
-        """Send the access-log entries that wait in this process to the attempt stream.
+    def flush_pending_writes(self, *, final: bool = False) -> None:
+        """Send the access-log entries and releases that wait in this process.
 
-        A timer calls it in buffered mode; tests and shutdown code may call it directly.
-        On a backend outage the entries wait for the next call, unless ``final`` is set:
-        then they are dropped and the loss is logged.
+        A timer calls it; tests and shutdown code may call it directly. On a backend
+        outage the entries wait for the next call and the releases are dropped, which
+        leaves their counters one higher until they expire. With ``final`` set the
+        entries are dropped too, and the loss is logged.
         """
         if final:
-            self.audit.cancel()
-        entries = self.audit.take()
-        if not entries:
+            self.pending.cancel()
+        entries = self.pending.take()
+        releases = self.pending.take_releases()
+        if not (entries or releases):
             return
-        backend = self._audit_backend or self.backend
+        backend = self._pending_backend or self.backend
         try:
-            backend.append_audit(entries)
+            backend.release(releases, now(), audit=entries)
             self.outages.success()
         except BackendUnavailable as error:
             if final:
                 logger.error(
-                    "drf-defender dropped %d access-log entries: the backend is unreachable "
-                    "and the service is shutting down: %s",
+                    "drf-defender dropped %d access-log entries and %d releases: the "
+                    "backend is unreachable and the service is shutting down: %s",
                     len(entries),
+                    len(releases),
                     error,
                 )
                 return
-            self.audit.put_back(entries)
-            self.outages.failure(error, "access-log flush")
+            self.pending.put_back(entries)
+            self.outages.failure(error, "flush of waiting writes")
 
     def _record_failure(self, attempt: Attempt) -> None:
         locked_out: LockedOut | None = None
@@ -564,12 +568,12 @@ class LockoutService:
         if attempt.tracked and attempt.reservations:
             # Only a slot above the limit costs a backend call. The waiting entries
             # travel with that call, or else wait for a later one.
-            carried = self.audit.take() if predicted else []
+            carried = self.pending.take() if predicted else []
             try:
                 outcomes = self.backend.record_failure(attempt.reservations, now(), carried)
                 self.outages.success()
             except BackendUnavailable as error:
-                self.audit.put_back(carried)
+                self.pending.put_back(carried)
                 self._on_outage(error, "record_failure", raise_closed=False)
                 outcomes = []
             locked = [o for o in outcomes if o.blocked_until is not None]
@@ -599,16 +603,33 @@ class LockoutService:
     def _record_success(self, attempt: Attempt) -> None:
         self._queue_audit(attempt, success=True, locked_out=False)
         if attempt.tracked and attempt.reservations:
-            clear = [r.spec for r in attempt.reservations if r.spec.subject.kind != KIND_IP]
-            release = [r.spec for r in attempt.reservations if r.spec.subject.kind == KIND_IP]
-            carried = self.audit.take()
-            try:
-                self.backend.record_success(clear, release, now(), carried)
-                self.outages.success()
-            except BackendUnavailable as error:
-                self.audit.put_back(carried)
-                self._on_outage(error, "record_success", raise_closed=False)
+            if self._can_defer_release(attempt.reservations):
+                # Nothing was on record but this request's own reservation, so giving
+                # it back is all that the success has to do, and it can wait for the
+                # next backend call of the process.
+                self._pending_backend = self.backend
+                self.pending.add_releases([r.spec for r in attempt.reservations])
+            else:
+                self._clear_after_success(attempt.reservations)
         self._send_attempt(signals.attempt_succeeded, attempt, locked_out=False)
+
+    def _can_defer_release(self, reservations: list[Reservation]) -> bool:
+        # A companion above 1 contains earlier failures of the pair, for example after
+        # an unblock cleared the IP's own counter. Only an immediate success deletes it.
+        return self.backend.carries_pending_writes and all(
+            r.count == 1 and r.companion_count <= 1 for r in reservations
+        )
+
+    def _clear_after_success(self, reservations: list[Reservation]) -> None:
+        clear = [r.spec for r in reservations if r.spec.subject.kind != KIND_IP]
+        release = [r.spec for r in reservations if r.spec.subject.kind == KIND_IP]
+        carried = self.pending.take()
+        try:
+            self.backend.record_success(clear, release, now(), carried)
+            self.outages.success()
+        except BackendUnavailable as error:
+            self.pending.put_back(carried)
+            self._on_outage(error, "record_success", raise_closed=False)
 
     def _release(self, reservations: Iterable[Reservation]) -> None:
         specs = [r.spec for r in reservations if r.status == ReserveStatus.RESERVED]
@@ -770,7 +791,13 @@ class LockoutService:
     def status(
         self, *, username: str | None = None, ip: str | None = None, scope: str = SCOPE_LOGIN
     ) -> IdentityStatus:
-        """Return the failure counts and blocks stored for an identity."""
+        """Return the failure counts and blocks stored for an identity.
+
+        Writes that wait in this process are sent first, so that the counts include
+        the releases of its recent successes.
+        """
+        if len(self.pending):
+            self.flush_pending_writes()
         policy = get_policy(scope)
         subjects = self.identity_subjects(username=username, ip=ip, scope=scope)
         specs = [SubjectSpec.build(subject, policy) for subject in subjects]
@@ -991,7 +1018,7 @@ def _log_untracked(attempt: Attempt) -> None:
 
 
 def _flush_interval() -> float:
-    return float(defender_settings.ACCESS_LOG_FLUSH_INTERVAL)
+    return float(defender_settings.PENDING_WRITES_FLUSH_INTERVAL)
 
 
 _service: LockoutService | None = None
@@ -1016,12 +1043,12 @@ def _reset_service() -> None:
     with _service_lock:
         retired, _service = _service, None
     if retired is not None:
-        retired.flush_access_log(final=True)
+        retired.flush_pending_writes(final=True)
 
 
 @atexit.register
 def _flush_at_exit() -> None:
-    """Send the access-log entries that still wait when the interpreter exits."""
+    """Send the writes that still wait when the interpreter exits."""
     service = _service
     if service is not None:
-        service.flush_access_log(final=True)
+        service.flush_pending_writes(final=True)

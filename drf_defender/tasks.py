@@ -47,9 +47,10 @@ def drain_access_attempts(
     max_seconds: float = access_log_drain.DEFAULT_MAX_SECONDS,
 ) -> dict[str, Any]:
     """Move buffered entries from the Redis stream into the database."""
-    report = access_log_drain.drain(
-        get_service().backend, batch_size=batch_size, max_seconds=max_seconds
-    )
+    service = get_service()
+    # Entries of this worker's own logins, such as those of eager tasks, go first.
+    service.flush_pending_writes()
+    report = access_log_drain.drain(service.backend, batch_size=batch_size, max_seconds=max_seconds)
     logger.info(
         "drf-defender drained %d access attempts (%d reclaimed from a stopped drain)",
         report.stored,

@@ -37,13 +37,19 @@ class NullBackend(Backend):
     atomic_across_processes = True
 
     def reserve(
-        self, specs: Sequence[SubjectSpec], now: float, audit: Sequence[AuditEntry] = ()
+        self,
+        specs: Sequence[SubjectSpec],
+        now: float,
+        audit: Sequence[AuditEntry] = (),
+        release: Sequence[SubjectSpec] = (),
     ) -> tuple[list[Reservation], str | None]:
         return [
             Reservation(spec=spec, status=ReserveStatus.RESERVED, count=1) for spec in specs
         ], None
 
-    def release(self, specs: Sequence[SubjectSpec], now: float) -> None:
+    def release(
+        self, specs: Sequence[SubjectSpec], now: float, audit: Sequence[AuditEntry] = ()
+    ) -> None:
         return None
 
     def record_failure(

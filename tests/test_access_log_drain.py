@@ -86,7 +86,7 @@ def attempts(service, count, *, success=False, prefix="user"):
         else:
             attempt.failed()
     # The entry of the last failure waits in the process for a later backend call.
-    service.flush_access_log()
+    service.flush_pending_writes()
 
 
 def drain(*args):
@@ -117,6 +117,7 @@ def test_buffered_login_runs_no_sql_query(buffered, stream):
             except LockedOut:
                 answers.append("locked")
         buffered.begin(request, username="bob", ip=VICTIM).succeeded()
+        buffered.flush_pending_writes()
     assert queries.captured_queries == []
     assert answers == ["bad", "bad", "bad", "locked"]
     entries = stream.entries()

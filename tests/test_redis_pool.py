@@ -11,7 +11,7 @@ import redis
 from django.test import override_settings
 
 from drf_defender.backends.redis_sentinel import BlockingSentinelConnectionPool
-from drf_defender.checks import check_redis_topology
+from drf_defender.checks import check_backend, check_redis_topology
 from drf_defender.exceptions import BackendUnavailableResponse
 from drf_defender.service import get_service
 
@@ -139,3 +139,10 @@ def test_check_ignores_pool_settings_of_the_cache_backend(cache_settings: Any) -
     with override_settings(DEFENDER_REDIS_MAX_CONNECTIONS=0):
         ids = [message.id for message in check_redis_topology()]
     assert ids == []
+
+
+@pytest.mark.parametrize("interval", [0, -1, "1", None, True])
+def test_check_rejects_bad_flush_interval(redis_settings: Any, interval: Any) -> None:
+    with override_settings(DEFENDER_PENDING_WRITES_FLUSH_INTERVAL=interval):
+        ids = [message.id for message in check_backend()]
+    assert ids == ["drf_defender.E020"]

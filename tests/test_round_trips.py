@@ -23,11 +23,29 @@ def warm(round_trips):
     return service
 
 
-def test_success_costs_two_round_trips(warm, round_trips):
+def test_success_without_failures_costs_one_round_trip(warm, round_trips):
+    attempt = warm.begin(username="alice", ip="198.51.100.20")
+    assert round_trips.round_trips == 1
+    attempt.succeeded()
+    assert round_trips.round_trips == 1
+
+
+def test_next_reservation_carries_the_release(warm, round_trips):
+    warm.begin(username="alice", ip="198.51.100.20").succeeded()
+    attempt = warm.begin(username="alice", ip="198.51.100.20")
+    assert round_trips.round_trips == 2
+    # The release ran before the reservation, so only this request's slot is counted.
+    assert [r.count for r in attempt.reservations] == [1, 1]
+
+
+def test_success_after_failure_costs_two_round_trips(warm, round_trips):
+    warm.begin(username="alice", ip="198.51.100.20").failed()
+    round_trips.reset()
     attempt = warm.begin(username="alice", ip="198.51.100.20")
     assert round_trips.round_trips == 1
     attempt.succeeded()
     assert round_trips.round_trips == 2
+    assert warm.status(username="alice").states[0].failures == 0
 
 
 def test_failure_below_limit_costs_one_round_trip(warm, round_trips):
@@ -110,10 +128,12 @@ def stream_entries(client, service):
 
 
 def test_buffered_success_adds_no_round_trip(warm_buffered, round_trips, redis_client):
+    warm_buffered.begin(username="alice", ip="198.51.100.20").failed()
+    round_trips.reset()
     attempt = warm_buffered.begin(username="alice", ip="198.51.100.20")
     attempt.succeeded()
     assert round_trips.round_trips == 2
-    entries = stream_entries(redis_client, warm_buffered)
+    entries = stream_entries(redis_client, warm_buffered)[1:]
     assert len(entries) == 1
     assert entries[0][b"username"] == b"alice"
     assert entries[0][b"success"] == b"1"

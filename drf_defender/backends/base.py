@@ -62,6 +62,8 @@ class Reservation:
     #: End of the block (epoch seconds); 0 for a block without expiry, None if not blocked.
     blocked_until: float | None = None
     lockout_count: int = 0
+    #: The companion's count after this reservation; 0 without a companion.
+    companion_count: int = 0
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,9 @@ class Backend(ABC):
     atomic_across_processes: bool = False
     #: Whether ``audit`` entries are kept in a stream for the buffered access log.
     supports_attempt_stream: bool = False
+    #: Whether the service may hold back releases and access-log entries until its
+    #: next ``reserve`` call, because every call costs a network round trip.
+    carries_pending_writes: bool = False
 
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
@@ -120,7 +125,11 @@ class Backend(ABC):
 
     @abstractmethod
     def reserve(
-        self, specs: Sequence[SubjectSpec], now: float, audit: Sequence[AuditEntry] = ()
+        self,
+        specs: Sequence[SubjectSpec],
+        now: float,
+        audit: Sequence[AuditEntry] = (),
+        release: Sequence[SubjectSpec] = (),
     ) -> tuple[list[Reservation], str | None]:
         """Reserve one credential check for each subject, before the password is checked.
 
@@ -128,17 +137,20 @@ class Backend(ABC):
         counter already holds ``limit + 1`` returns OVER_LIMIT; otherwise the counter is
         incremented (and the companion's counter with it) and the request gets that
         slot. Also returns the version of the run-time lists, read in the same round trip.
-        ``audit`` entries are appended to the attempt stream in that round trip too, when
-        the backend has one.
+        The reservations of ``release`` are given back first, as :meth:`release` does,
+        and ``audit`` entries are appended to the attempt stream, in that round trip too.
         """
 
     @abstractmethod
-    def release(self, specs: Sequence[SubjectSpec], now: float) -> None:
+    def release(
+        self, specs: Sequence[SubjectSpec], now: float, audit: Sequence[AuditEntry] = ()
+    ) -> None:
         """Give back reservations that were not followed by a failure.
 
         For a spec with a companion, both counters go down by one, but only while the
         companion's count is above zero: otherwise a concurrent success of the same
-        pair has taken this reservation off already.
+        pair has taken this reservation off already. ``audit`` entries are appended to
+        the attempt stream in the same round trip when the backend has one.
         """
 
     @abstractmethod
@@ -169,14 +181,6 @@ class Backend(ABC):
         deleted. A missing companion takes nothing off, because a concurrent success of
         the same pair has taken this reservation off already. Blocks are never lifted.
         """
-
-    def append_audit(self, entries: Sequence[AuditEntry]) -> None:
-        """Append access-log entries to the attempt stream in one round trip.
-
-        Only backends with ``supports_attempt_stream`` implement it; the service never
-        calls it on the others.
-        """
-        raise NotImplementedError(f"{type(self).__name__} has no attempt stream")
 
     # --- administration --------------------------------------------------------------
 

@@ -90,9 +90,14 @@ class CacheBackend(Backend):
     # --- the login path --------------------------------------------------------------
 
     def reserve(
-        self, specs: Sequence[SubjectSpec], now: float, audit: Sequence[AuditEntry] = ()
+        self,
+        specs: Sequence[SubjectSpec],
+        now: float,
+        audit: Sequence[AuditEntry] = (),
+        release: Sequence[SubjectSpec] = (),
     ) -> tuple[list[Reservation], str | None]:
         with _lock:
+            self.release(release, now)
             reservations = [self._reserve_one(spec, now) for spec in specs]
             version = self._get(lists_version_key(self.prefix))
         return reservations, None if version is None else str(version)
@@ -117,12 +122,20 @@ class CacheBackend(Backend):
         if spec.companion is not None:
             companion_key = self._key("failed", spec.companion)
             companion = self._get(companion_key)
-            previous = companion["c"] if _live(companion, now) else 0
-            record = {"c": previous + 1, "e": now + window if window else 0}
+            companion_count = int(companion["c"] if _live(companion, now) else 0) + 1
+            record = {"c": companion_count, "e": now + window if window else 0}
             self._set(companion_key, record, window)
+            return Reservation(
+                spec=spec,
+                status=ReserveStatus.RESERVED,
+                count=count,
+                companion_count=companion_count,
+            )
         return Reservation(spec=spec, status=ReserveStatus.RESERVED, count=count)
 
-    def release(self, specs: Sequence[SubjectSpec], now: float) -> None:
+    def release(
+        self, specs: Sequence[SubjectSpec], now: float, audit: Sequence[AuditEntry] = ()
+    ) -> None:
         with _lock:
             for spec in specs:
                 if spec.companion is not None:

@@ -178,6 +178,7 @@ class RedisBackend(Backend):
 
     atomic_across_processes = True
     supports_attempt_stream = True
+    carries_pending_writes = True
     #: Whether the client talks to a Redis Cluster, where the index is updated apart.
     cluster = False
 
@@ -247,11 +248,17 @@ class RedisBackend(Backend):
     # --- the login path --------------------------------------------------------------
 
     def reserve(
-        self, specs: Sequence[SubjectSpec], now: float, audit: Sequence[AuditEntry] = ()
+        self,
+        specs: Sequence[SubjectSpec],
+        now: float,
+        audit: Sequence[AuditEntry] = (),
+        release: Sequence[SubjectSpec] = (),
     ) -> tuple[list[Reservation], str | None]:
         now_ms = _ms(now)
 
         def fill(pipe: Any) -> None:
+            # Releases go first: one may give back a slot of a subject reserved below.
+            self._queue_releases(pipe, release)
             for spec in specs:
                 keys = [self._key("failed", spec.subject), self._key("blocked", spec.subject)]
                 if spec.companion is not None:
@@ -262,10 +269,11 @@ class RedisBackend(Backend):
             self._append_audit(pipe, audit)
 
         with self._driver_errors("reserve"):
-            replies = self._run_pipeline(fill)
+            replies = self._run_pipeline(fill)[len(release) :]
         version = replies[len(specs)]
         reservations = []
-        for spec, (status, ends, lockouts, count) in zip(specs, replies[: len(specs)], strict=True):
+        for spec, reply in zip(specs, replies[: len(specs)], strict=True):
+            status, ends, lockouts, count, companion_count = reply
             reservations.append(
                 Reservation(
                     spec=spec,
@@ -273,23 +281,30 @@ class RedisBackend(Backend):
                     count=int(count),
                     blocked_until=_seconds(ends) if int(status) == ReserveStatus.BLOCKED else None,
                     lockout_count=int(lockouts),
+                    companion_count=int(companion_count),
                 )
             )
         return reservations, version.decode() if isinstance(version, bytes) else version
 
-    def release(self, specs: Sequence[SubjectSpec], now: float) -> None:
-        if not specs:
+    def release(
+        self, specs: Sequence[SubjectSpec], now: float, audit: Sequence[AuditEntry] = ()
+    ) -> None:
+        if not specs and not audit:
             return
 
         def fill(pipe: Any) -> None:
-            for spec in specs:
-                keys = [self._key("failed", spec.subject)]
-                if spec.companion is not None:
-                    keys.append(self._key("failed", spec.companion))
-                self._evalsha(pipe, "release", keys, ())
+            self._queue_releases(pipe, specs)
+            self._append_audit(pipe, audit)
 
         with self._driver_errors("release"):
             self._run_pipeline(fill)
+
+    def _queue_releases(self, pipe: Any, specs: Sequence[SubjectSpec]) -> None:
+        for spec in specs:
+            keys = [self._key("failed", spec.subject)]
+            if spec.companion is not None:
+                keys.append(self._key("failed", spec.companion))
+            self._evalsha(pipe, "release", keys, ())
 
     def record_failure(
         self, reservations: Sequence[Reservation], now: float, audit: Sequence[AuditEntry] = ()
@@ -345,12 +360,6 @@ class RedisBackend(Backend):
     def attempt_stream_key(self) -> str:
         """Return the key of the capped stream that buffers access-log entries."""
         return f"{self.prefix}:attempts"
-
-    def append_audit(self, entries: Sequence[AuditEntry]) -> None:
-        if not entries:
-            return
-        with self._driver_errors("access-log append"):
-            self._run_pipeline(lambda pipe: self._append_audit(pipe, entries))
 
     def _append_audit(self, pipe: Any, entries: Sequence[AuditEntry]) -> None:
         if not entries:

@@ -165,18 +165,23 @@ class RedisClusterBackend(RedisBackend):
             raise BackendUnavailable(f"Redis Cluster {operation} failed: {error}") from error
 
     def reserve(
-        self, specs: Sequence[SubjectSpec], now: float, audit: Sequence[AuditEntry] = ()
+        self,
+        specs: Sequence[SubjectSpec],
+        now: float,
+        audit: Sequence[AuditEntry] = (),
+        release: Sequence[SubjectSpec] = (),
     ) -> tuple[list[Reservation], str | None]:
         try:
-            return super().reserve(specs, now, audit)
+            return super().reserve(specs, now, audit, release)
         except BackendUnavailable as error:
             if isinstance(error.__cause__, PartialPipelineError):
-                self._give_back(specs, error.__cause__.replies, now)
+                self._give_back(specs, error.__cause__.replies[len(release) :], now)
             raise
 
     def _give_back(self, specs: Sequence[SubjectSpec], replies: list[Any], now: float) -> None:
-        # RedisBackend.reserve queues one reserve script per spec, in order, then the
-        # lists version; a reply of (status, ...) with status RESERVED counted a slot.
+        # RedisBackend.reserve queues the releases, then one reserve script per spec, in
+        # order, then the lists version. The caller passes the replies after the
+        # releases; a reply of (status, ...) with status RESERVED counted a slot.
         reserved = [
             spec
             for spec, reply in zip(specs, replies, strict=False)

@@ -2,8 +2,8 @@
 -- KEYS[1] failure counter (hash c, e), KEYS[2] block (hash s, u, n, m, d),
 -- KEYS[3] (optional) companion counter of the IP-and-username pair, in the same slot
 -- ARGV[1] now (ms), ARGV[2] limit, ARGV[3] attempt window (ms, 0: no expiry)
--- Returns {status, block end, lockout count, slot}; status 0 reserved, 1 blocked,
--- 2 over the limit. A block end of 0 means the block has no expiry.
+-- Returns {status, block end, lockout count, slot, companion count}; status 0 reserved,
+-- 1 blocked, 2 over the limit. A block end of 0 means the block has no expiry.
 local now = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
 local window = tonumber(ARGV[3])
@@ -12,7 +12,7 @@ local block = redis.call('HMGET', KEYS[2], 'u', 'n')
 if block[1] then
   local ends = tonumber(block[1])
   if ends == 0 or ends > now then
-    return {1, ends, tonumber(block[2]) or 0, 0}
+    return {1, ends, tonumber(block[2]) or 0, 0, 0}
   end
 end
 
@@ -27,7 +27,7 @@ end
 
 -- LIMIT + 1 checks are already reserved: the decision is taken without another one.
 if count > limit then
-  return {2, 0, 0, count}
+  return {2, 0, 0, count, 0}
 end
 
 local function bump(key, value)
@@ -42,6 +42,7 @@ end
 
 count = count + 1
 bump(KEYS[1], count)
+local companion_count = 0
 if KEYS[3] then
   local companion = redis.call('HMGET', KEYS[3], 'c', 'e')
   local previous = 0
@@ -51,6 +52,7 @@ if KEYS[3] then
       previous = tonumber(companion[1]) or 0
     end
   end
-  bump(KEYS[3], previous + 1)
+  companion_count = previous + 1
+  bump(KEYS[3], companion_count)
 end
-return {0, 0, 0, count}
+return {0, 0, 0, count, companion_count}

@@ -14,8 +14,8 @@ from django.test import override_settings
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from drf_defender.audit_buffer import AuditBuffer
 from drf_defender.backends.redis import RedisBackend
+from drf_defender.pending_writes import PendingWrites
 from drf_defender.service import get_service
 
 ATTACKER = "203.0.113.10"
@@ -27,7 +27,7 @@ def buffered(redis_settings: Any, clock: Any) -> Any:
     with override_settings(
         DEFENDER_STORE_ACCESS_ATTEMPTS=True,
         DEFENDER_ACCESS_LOG_MODE="buffered",
-        DEFENDER_ACCESS_LOG_FLUSH_INTERVAL=3600,
+        DEFENDER_PENDING_WRITES_FLUSH_INTERVAL=3600,
     ):
         yield get_service()
 
@@ -54,21 +54,33 @@ def unreachable_backend(prefix: str) -> RedisBackend:
 
 def test_failure_entry_waits_for_flush(buffered: Any, redis_client: Any) -> None:
     buffered.begin(username="alice", ip=ATTACKER).failed()
-    assert len(buffered.audit) == 1
+    assert len(buffered.pending) == 1
     assert stream_usernames(redis_client, buffered) == []
 
-    buffered.flush_access_log()
+    buffered.flush_pending_writes()
 
-    assert len(buffered.audit) == 0
+    assert len(buffered.pending) == 0
     assert stream_usernames(redis_client, buffered) == ["alice"]
 
 
-def test_success_carries_waiting_entries(buffered: Any, redis_client: Any) -> None:
+def test_success_after_failure_carries_entries(buffered: Any, redis_client: Any) -> None:
+    buffered.begin(username="bob", ip="198.51.100.20").failed()
     buffered.begin(username="alice", ip=ATTACKER).failed()
-    attempt = buffered.begin(username="bob", ip="198.51.100.20")
-    attempt.succeeded()
-    assert stream_usernames(redis_client, buffered) == ["alice", "bob"]
-    assert len(buffered.audit) == 0
+    # bob has a failure on record, so his success clears it at once, carrying alice's entry.
+    buffered.begin(username="bob", ip="198.51.100.20").succeeded()
+    assert stream_usernames(redis_client, buffered) == ["bob", "alice", "bob"]
+    assert len(buffered.pending) == 0
+
+
+def test_first_success_waits_with_its_entry(buffered: Any, redis_client: Any) -> None:
+    buffered.begin(username="bob", ip="198.51.100.20").succeeded()
+    assert stream_usernames(redis_client, buffered) == []
+    assert len(buffered.pending) == 3  # the entry and two releases
+
+    buffered.flush_pending_writes()
+
+    assert stream_usernames(redis_client, buffered) == ["bob"]
+    assert len(buffered.pending) == 0
 
 
 def test_blocking_failure_carries_waiting_entries(buffered: Any, redis_client: Any) -> None:
@@ -80,11 +92,11 @@ def test_blocking_failure_carries_waiting_entries(buffered: Any, redis_client: A
     with pytest.raises(Exception, match="login is locked"):
         attempt.failed()
     assert stream_usernames(redis_client, buffered) == ["alice"] * 4
-    assert len(buffered.audit) == 0
+    assert len(buffered.pending) == 0
 
 
 def test_timer_sends_waiting_entry(buffered: Any, redis_client: Any, settings: Any) -> None:
-    settings.DEFENDER_ACCESS_LOG_FLUSH_INTERVAL = 0.05
+    settings.DEFENDER_PENDING_WRITES_FLUSH_INTERVAL = 0.05
     service = get_service()
     service.begin(username="alice", ip=ATTACKER).failed()
 
@@ -93,24 +105,24 @@ def test_timer_sends_waiting_entry(buffered: Any, redis_client: Any, settings: A
         time.sleep(0.02)
 
     assert stream_usernames(redis_client, service) == ["alice"]
-    assert len(service.audit) == 0
+    assert len(service.pending) == 0
 
 
 def test_outage_keeps_entries_for_later(
     buffered: Any, redis_client: Any, redis_prefix: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     buffered.begin(username="alice", ip=ATTACKER).failed()
-    working = buffered._audit_backend
-    buffered._audit_backend = unreachable_backend(redis_prefix)
+    working = buffered._pending_backend
+    buffered._pending_backend = unreachable_backend(redis_prefix)
     with caplog.at_level(logging.ERROR, logger="drf_defender"):
-        buffered.flush_access_log()
-    buffered.audit.cancel()
+        buffered.flush_pending_writes()
+    buffered.pending.cancel()
 
-    assert len(buffered.audit) == 1
-    assert any("access-log flush" in r.getMessage() for r in caplog.records)
+    assert len(buffered.pending) == 1
+    assert any("flush of waiting writes" in r.getMessage() for r in caplog.records)
 
-    buffered._audit_backend = working
-    buffered.flush_access_log()
+    buffered._pending_backend = working
+    buffered.flush_pending_writes()
     assert stream_usernames(redis_client, buffered) == ["alice"]
 
 
@@ -118,12 +130,14 @@ def test_final_flush_drops_and_logs_on_outage(
     buffered: Any, redis_prefix: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     buffered.begin(username="alice", ip=ATTACKER).failed()
-    buffered._audit_backend = unreachable_backend(redis_prefix)
+    buffered._pending_backend = unreachable_backend(redis_prefix)
     with caplog.at_level(logging.ERROR, logger="drf_defender"):
-        buffered.flush_access_log(final=True)
+        buffered.flush_pending_writes(final=True)
 
-    assert len(buffered.audit) == 0
-    assert any("dropped 1 access-log entries" in r.getMessage() for r in caplog.records)
+    assert len(buffered.pending) == 0
+    assert any(
+        "dropped 1 access-log entries and 0 releases" in r.getMessage() for r in caplog.records
+    )
 
 
 def test_settings_change_sends_waiting_entries(
@@ -134,31 +148,31 @@ def test_settings_change_sends_waiting_entries(
     ):
         service = get_service()
         service.begin(username="alice", ip=ATTACKER).failed()
-        assert len(service.audit) == 1
-    assert len(service.audit) == 0
+        assert len(service.pending) == 1
+    assert len(service.pending) == 0
     assert stream_usernames(redis_client, service) == ["alice"]
 
 
 def test_reservation_outage_puts_entries_back(buffered: Any, redis_prefix: str) -> None:
     service = type(buffered)(unreachable_backend(redis_prefix))
-    service.audit.add({"username": "alice"})
+    service.pending.add({"username": "alice"})
 
     attempt = service.begin(username="bob", ip=ATTACKER)
 
     assert attempt.degraded
-    assert len(service.audit) == 1
-    service.audit.cancel()
+    assert len(service.pending) == 1
+    service.pending.cancel()
 
 
 def test_reservation_outage_after_lists_puts_entries_back(buffered: Any, redis_prefix: str) -> None:
     service = type(buffered)(unreachable_backend(redis_prefix))
     service._lists = buffered._current_lists()
-    service.audit.add({"username": "alice"})
+    service.pending.add({"username": "alice"})
 
     attempt = service.begin(username="bob", ip=ATTACKER)
 
     assert attempt.degraded
-    assert [entry["username"] for entry in service.audit.take()] == ["alice"]
+    assert [entry["username"] for entry in service.pending.take()] == ["alice"]
 
 
 # --- the queue on its own -----------------------------------------------------------------
@@ -172,9 +186,9 @@ class Flushes:
         self.count += 1
 
 
-def idle_buffer() -> AuditBuffer:
+def idle_buffer() -> PendingWrites:
     # An interval long enough that no timer fires during the test.
-    return AuditBuffer(Flushes(), lambda: 3600.0)
+    return PendingWrites(Flushes(), lambda: 3600.0)
 
 
 def test_take_returns_entries_in_order() -> None:
@@ -197,7 +211,7 @@ def test_put_back_goes_first() -> None:
 def test_capacity_drops_oldest_and_logs(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(AuditBuffer, "CAPACITY", 3)
+    monkeypatch.setattr(PendingWrites, "CAPACITY", 3)
     buffer = idle_buffer()
     with caplog.at_level(logging.ERROR, logger="drf_defender"):
         for number in range(5):
@@ -207,12 +221,12 @@ def test_capacity_drops_oldest_and_logs(
     assert [e["username"] for e in buffer.take()] == ["2", "3", "4"]
     messages = [r.getMessage() for r in caplog.records]
     assert len(messages) == 1
-    assert "dropped 1 access-log entries" in messages[0]
+    assert "dropped 1 waiting writes" in messages[0]
 
 
 def test_timer_runs_flush_once() -> None:
     flushes = Flushes()
-    buffer = AuditBuffer(flushes, lambda: 0.01)
+    buffer = PendingWrites(flushes, lambda: 0.01)
     buffer.add({"username": "a"})
     buffer.add({"username": "b"})
 
@@ -233,3 +247,70 @@ def test_forked_child_drops_parent_entries(monkeypatch: pytest.MonkeyPatch) -> N
     buffer.add({"username": "child"})
     assert [e["username"] for e in buffer.take()] == ["child"]
     buffer.cancel()
+
+
+# --- releases of successful logins ----------------------------------------------------------
+
+
+def other_process_failures(username: str) -> int:
+    """Return the stored count as another process, with nothing of its own pending, sees it."""
+    return type(get_service())().status(username=username).states[0].failures
+
+
+def test_release_waits_then_timer_sends_it(redis_settings: Any, clock: Any, settings: Any) -> None:
+    settings.DEFENDER_PENDING_WRITES_FLUSH_INTERVAL = 0.05
+    service = get_service()
+    service.begin(username="alice", ip=ATTACKER).succeeded()
+
+    deadline = time.monotonic() + 10
+    while other_process_failures("alice") and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+    assert other_process_failures("alice") == 0
+    assert len(service.pending) == 0
+
+
+def test_status_sends_pending_release_first(buffered: Any) -> None:
+    buffered.begin(username="alice", ip=ATTACKER).succeeded()
+    assert other_process_failures("alice") == 1
+
+    assert buffered.status(username="alice").states[0].failures == 0
+    assert other_process_failures("alice") == 0
+
+
+def test_failed_flush_drops_releases(buffered: Any, redis_prefix: str) -> None:
+    buffered.begin(username="alice", ip=ATTACKER).succeeded()
+    working = buffered._pending_backend
+    buffered._pending_backend = unreachable_backend(redis_prefix)
+
+    buffered.flush_pending_writes()
+    buffered.pending.cancel()
+
+    # The access-log entry waits for the next try; the releases are gone for good.
+    assert buffered.pending.take_releases() == []
+    assert [entry["username"] for entry in buffered.pending.take()] == ["alice"]
+    buffered._pending_backend = working
+    assert other_process_failures("alice") == 1
+
+
+def test_success_after_unblocked_ip_clears_companion(buffered: Any) -> None:
+    for _ in range(2):
+        buffered.begin(username="alice", ip=ATTACKER).failed()
+    buffered.unblock("ip", ATTACKER)
+    buffered.unblock("username", "alice")
+
+    attempt = buffered.begin(username="alice", ip=ATTACKER)
+    assert [r.count for r in attempt.reservations] == [1, 1]
+    assert [r.companion_count for r in attempt.reservations if r.companion_count] == [3]
+    attempt.succeeded()
+
+    # The companion held earlier failures of the pair, so the success cleared at once.
+    assert buffered.pending.take_releases() == []
+    assert other_process_failures("alice") == 0
+
+
+def test_cache_backend_releases_at_once(cache_settings: Any, clock: Any) -> None:
+    service = get_service()
+    service.begin(username="alice", ip=ATTACKER).succeeded()
+    assert len(service.pending) == 0
+    assert other_process_failures("alice") == 0
