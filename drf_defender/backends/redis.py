@@ -10,6 +10,7 @@ separate command after the block, because the index may sit in another slot.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -43,10 +44,23 @@ from .base import (
 
 logger = logging.getLogger(__name__)
 
-SCRIPT_NAMES = ("reserve", "failure", "release", "forgive", "block", "index")
+SCRIPT_NAMES = ("reserve", "failure", "release", "forgive", "block", "index", "login")
 
 
 def _load_script(name: str) -> str:
+    source = _read_lua(name)
+    if name == "login":
+        # Each part keeps its own KEYS and ARGV: wrapped in a function whose parameters
+        # shadow the globals, a script's top-level return becomes the function's.
+        parts = [
+            f"local function {part}_script(KEYS, ARGV)\n{_read_lua(part)}\nend\n"
+            for part in ("release", "reserve")
+        ]
+        source = "".join(parts) + source
+    return source
+
+
+def _read_lua(name: str) -> str:
     return resources.files("drf_defender").joinpath(f"lua/{name}.lua").read_text("utf-8")
 
 
@@ -254,25 +268,13 @@ class RedisBackend(Backend):
         audit: Sequence[AuditEntry] = (),
         release: Sequence[SubjectSpec] = (),
     ) -> tuple[list[Reservation], str | None]:
-        now_ms = _ms(now)
-
-        def fill(pipe: Any) -> None:
-            # Releases go first: one may give back a slot of a subject reserved below.
-            self._queue_releases(pipe, release)
-            for spec in specs:
-                keys = [self._key("failed", spec.subject), self._key("blocked", spec.subject)]
-                if spec.companion is not None:
-                    keys.append(self._key("failed", spec.companion))
-                args = (now_ms, spec.limit, _ms(spec.attempt_window))
-                self._evalsha(pipe, "reserve", keys, args)
-            pipe.get(lists_version_key(self.prefix))
-            self._append_audit(pipe, audit)
-
         with self._driver_errors("reserve"):
-            replies = self._run_pipeline(fill)[len(release) :]
-        version = replies[len(specs)]
+            if self.cluster:
+                replies, version = self._reserve_in_pipeline(specs, now, audit, release)
+            else:
+                replies, version = self._reserve_in_script(specs, now, audit, release)
         reservations = []
-        for spec, reply in zip(specs, replies[: len(specs)], strict=True):
+        for spec, reply in zip(specs, replies, strict=True):
             status, ends, lockouts, count, companion_count = reply
             reservations.append(
                 Reservation(
@@ -285,6 +287,67 @@ class RedisBackend(Backend):
                 )
             )
         return reservations, version.decode() if isinstance(version, bytes) else version
+
+    def _reserve_in_pipeline(
+        self,
+        specs: Sequence[SubjectSpec],
+        now: float,
+        audit: Sequence[AuditEntry],
+        release: Sequence[SubjectSpec],
+    ) -> tuple[list[Any], Any]:
+        """Send one command per release, reservation and entry, for a Redis Cluster."""
+        now_ms = _ms(now)
+
+        def fill(pipe: Any) -> None:
+            # Releases go first: one may give back a slot of a subject reserved below.
+            self._queue_releases(pipe, release)
+            for spec in specs:
+                args = (now_ms, spec.limit, _ms(spec.attempt_window))
+                self._evalsha(pipe, "reserve", self._reserve_keys(spec), args)
+            pipe.get(lists_version_key(self.prefix))
+            self._append_audit(pipe, audit)
+
+        replies = self._run_pipeline(fill)[len(release) :]
+        return replies[: len(specs)], replies[len(specs)]
+
+    def _reserve_in_script(
+        self,
+        specs: Sequence[SubjectSpec],
+        now: float,
+        audit: Sequence[AuditEntry],
+        release: Sequence[SubjectSpec],
+    ) -> tuple[list[Any], Any]:
+        """Send everything as one call of the login script, for a single server."""
+        now_ms = _ms(now)
+        keys = [lists_version_key(self.prefix), self.attempt_stream_key()]
+        key_counts: list[int] = []
+        reserve_args: list[Any] = []
+        for spec in release:
+            spec_keys = self._release_keys(spec)
+            keys.extend(spec_keys)
+            key_counts.append(len(spec_keys))
+        for spec in specs:
+            spec_keys = self._reserve_keys(spec)
+            keys.extend(spec_keys)
+            reserve_args.extend((len(spec_keys), now_ms, spec.limit, _ms(spec.attempt_window)))
+        maxlen = int(defender_settings.ACCESS_LOG_STREAM_MAXLEN)
+        args = [len(release), len(specs), len(audit), maxlen, *key_counts, *reserve_args]
+        args.extend(json.dumps(dict(entry), separators=(",", ":")) for entry in audit)
+        (reply,) = self._run_pipeline(lambda pipe: self._evalsha(pipe, "login", keys, args))
+        version, *replies = reply
+        return replies, version
+
+    def _reserve_keys(self, spec: SubjectSpec) -> list[str]:
+        keys = [self._key("failed", spec.subject), self._key("blocked", spec.subject)]
+        if spec.companion is not None:
+            keys.append(self._key("failed", spec.companion))
+        return keys
+
+    def _release_keys(self, spec: SubjectSpec) -> list[str]:
+        keys = [self._key("failed", spec.subject)]
+        if spec.companion is not None:
+            keys.append(self._key("failed", spec.companion))
+        return keys
 
     def release(
         self, specs: Sequence[SubjectSpec], now: float, audit: Sequence[AuditEntry] = ()
@@ -301,10 +364,7 @@ class RedisBackend(Backend):
 
     def _queue_releases(self, pipe: Any, specs: Sequence[SubjectSpec]) -> None:
         for spec in specs:
-            keys = [self._key("failed", spec.subject)]
-            if spec.companion is not None:
-                keys.append(self._key("failed", spec.companion))
-            self._evalsha(pipe, "release", keys, ())
+            self._evalsha(pipe, "release", self._release_keys(spec), ())
 
     def record_failure(
         self, reservations: Sequence[Reservation], now: float, audit: Sequence[AuditEntry] = ()
