@@ -29,7 +29,7 @@ POSTGRES_TESTS ?= tests/test_access_log.py tests/test_access_log_drain.py \
 	tests/test_access_log_celery.py tests/test_operator_commands.py \
 	tests/integrations/test_access_log_rows.py
 # Stages that `make ci` runs, in order.
-CI_STAGES ?= lint typecheck imports coverage test-postgres test-dj42 docs package-check
+CI_STAGES ?= lint typecheck imports coverage test-postgres test-dj42 docs package-check bench-short
 
 PACKAGE := drf_defender
 VENV_PYTHON := $(VENV)/bin/python
