@@ -330,11 +330,13 @@ def target_notes(f: Figures) -> list[str]:
             notes.append(
                 f"**Added latency on the {workload} path.** drf-defender adds "
                 f"{_signed(ours)} µs here, which is not 2.5 times less than what "
-                f"{', '.join(behind)} add. Most of it is the one Redis round trip of a "
-                "typical login: redis-py packs the script call, waits for the server, which "
-                "runs the Lua script, and parses the reply. The Python around it adds the "
-                "rest: reading the client address and the username, building the subjects "
-                "and handling the replies."
+                f"{', '.join(behind)} add. The row of drf-defender on the Django cache runs "
+                "the same service and integration without Redis, so it shows the cost of "
+                "the Python: reading the client address and the username, building the "
+                "subjects and handling the replies. The gap between that row and the Redis "
+                "rows is the one round trip of a typical login: redis-py packs a pipeline "
+                "of one script call per subject and a read of the lists version, waits for "
+                "the server, which runs the Lua scripts, and parses the replies."
             )
     http_missed = [
         workload

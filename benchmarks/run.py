@@ -123,6 +123,7 @@ def versions(redis_url: str) -> dict[str, str]:
         "Django": _version("Django"),
         "djangorestframework": _version("djangorestframework"),
         "redis-py": _version("redis"),
+        "hiredis": _version("hiredis"),
         "Redis server": str(server),
         "drf-defender": _version("drf-defender") + _git_revision(),
         "django-defender": _version("django-defender"),
