@@ -8,7 +8,9 @@ Every integration follows the same three steps::
 
 ``begin`` reserves a credential check for each counted subject in one backend round
 trip, so that however many requests race, at most LIMIT + 1 of them reach the password
-hasher for one subject. ``succeeded`` and ``failed`` cost one more round trip.
+hasher for one subject. ``failed`` costs one more round trip only when it starts a
+block, and ``succeeded`` only when failures are on record to clear: otherwise the
+release travels with the process's next reservation (see ``pending_writes``).
 
 Reset rule on success: the counters of the username and of the IP-and-username pair are
 deleted. The IP counter loses only the failures of that same username from that IP,
