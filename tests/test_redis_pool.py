@@ -94,7 +94,7 @@ def test_cluster_node_pools_follow_the_settings(cluster_settings: Any, settings:
 
 
 @pytest.mark.parametrize("policy", ["open", "closed"])
-def test_pool_wait_past_its_timeout_applies_the_outage_policy(
+def test_pool_timeout_applies_outage_policy(
     redis_settings: Any, settings: Any, policy: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings.DEFENDER_REDIS_MAX_CONNECTIONS = 1
