@@ -853,8 +853,9 @@ class LockoutService:
         was_blocked = self.backend.unblock(subject)
         self._blocked_hints.pop(subject, None)
         logger.info(
-            "drf-defender: %s unblocked %s %s in scope %s",
+            "drf-defender: %s %s %s %s in scope %s and deleted its counters",
             actor or "an administrator",
+            "unblocked" if was_blocked else "found no block on",
             subject.reason,
             _masked(subject.kind, subject.label),
             scope,

@@ -154,7 +154,7 @@ def test_drain_moves_entries_into_rows(buffered, stream, clock):
     assert {row.attempt_time.timestamp() for row in rows} == {clock.now}
     assert stream.length() == 0
     assert stream.pending() == 0
-    assert "Stored 5 access attempts in 1 batches" in output
+    assert "Stored 5 access attempts in 1 batch (" in output
     assert "Stream: 0 entries left, 0 read but not stored." in output
 
 

@@ -650,6 +650,15 @@ def test_unblock_sends_signals_and_logs_actor(service, api, recorder, caplog):
     assert any("root unblocked ip" in record.getMessage() for record in caplog.records)
 
 
+def test_unblock_of_unblocked_subject_logs_no_block(service, api, caplog):
+    with caplog.at_level(logging.INFO, logger="drf_defender.service"):
+        api.post(API + "blocks/unblock/", {"kind": "ip", "ip": ATTACKER}, format="json")
+
+    messages = [record.getMessage() for record in caplog.records]
+    assert any("root found no block on ip" in message for message in messages)
+    assert not any("unblocked" in message for message in messages)
+
+
 def test_unblock_seen_by_another_process(service, api, alice):
     # A second service with its own backend connection and its own memory of blocks
     # stands for another worker process.

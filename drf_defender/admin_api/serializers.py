@@ -500,7 +500,7 @@ class AttemptQuerySerializer(PageQuerySerializer):
     integration = serializers.CharField(
         required=False,
         max_length=64,
-        help_text=_("Attempts made through this integration, such as 'basic' or 'jwt'."),
+        help_text=_("Attempts made through this integration, such as 'basic' or 'simplejwt'."),
     )
     scope = EnumField(
         enum_name="DefenderScope", choices=SCOPES, required=False, help_text=SCOPE_HELP

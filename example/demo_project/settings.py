@@ -9,6 +9,8 @@ Environment variables:
 - ``REDIS_URL``: use the Redis backend with this server. Without it, drf-defender
   counts in Django's default cache (the cache backend), which is per process and fine
   for ``runserver``.
+- ``ACCESS_LOG_MODE``: ``DEFENDER_ACCESS_LOG_MODE``, for example ``buffered`` (which
+  needs ``REDIS_URL``).
 - ``DEMO_BIND_HOST``: the host ``runserver`` binds to, set by ``make demo``
   (default ``127.0.0.1``). ``demo_users`` creates its users only when it is a loopback
   address, because their passwords are published in the README.
@@ -152,6 +154,11 @@ if REDIS_URL:
     DEFENDER_REDIS_URL = REDIS_URL
 # Without REDIS_URL the default applies: drf_defender.backends.cache.CacheBackend on
 # the "default" cache, which is Django's per-process memory cache here.
+
+# "buffered" keeps attempt records in a Redis stream until drain_access_attempts runs,
+# so it needs REDIS_URL too. Unset, the default (one INSERT per attempt) applies.
+if os.environ.get("ACCESS_LOG_MODE", "").strip():
+    DEFENDER_ACCESS_LOG_MODE = os.environ["ACCESS_LOG_MODE"].strip()
 
 # The system check drf_defender.E201 then makes sure that urls.py mounts the admin API.
 DEFENDER_ADMIN_API_ENABLED = True

@@ -71,7 +71,8 @@ class Command(DefenderCommand):
             self.write_json({**report.as_dict(), "stream": status})
             return
         self.stdout.write(
-            f"Stored {report.stored} access attempts in {report.batches} batches "
+            f"Stored {report.stored} access attempts in {report.batches} "
+            f"{'batch' if report.batches == 1 else 'batches'} "
             f"({report.reclaimed} taken over from an earlier run, {report.trimmed} trimmed "
             f"from the stream before they were stored)."
         )
