@@ -253,7 +253,7 @@ def test_forked_child_drops_parent_entries(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def other_process_failures(username: str) -> int:
-    """Return the stored count as another process, with nothing of its own pending, sees it."""
+    """Return the stored count as read by another process that has no pending writes."""
     return type(get_service())().status(username=username).states[0].failures
 
 

@@ -102,7 +102,7 @@ def test_pool_timeout_applies_outage_policy(
     settings.DEFENDER_BACKEND_FAILURE_POLICY = policy
     service = get_service()
     pool = service.backend.client.connection_pool
-    held = pool.get_connection()
+    busy_connection = pool.get_connection()
     try:
         with caplog.at_level(logging.ERROR, logger="drf_defender"):
             if policy == "closed":
@@ -113,7 +113,7 @@ def test_pool_timeout_applies_outage_policy(
                 assert attempt.degraded
         assert any("backend unavailable" in r.getMessage() for r in caplog.records)
     finally:
-        pool.release(held)
+        pool.release(busy_connection)
 
     service.begin(username="alice", ip=IP).failed()
     assert ip_failures() == 1

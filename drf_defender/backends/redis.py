@@ -265,10 +265,9 @@ class RedisBackend(Backend):
             pipe.get(lists_version_key(self.prefix))
             self._append_audit(pipe, audit)
 
-        # One pipeline, not one script call for the whole login: a script that decodes
-        # the entries and loops over the subjects cost the Redis server more CPU time
-        # than these separate commands, which lowered throughput when the server and
-        # the application share the CPU.
+        # Separate commands in one pipeline, not one script for the whole login. Such a
+        # script, which decodes the entries and loops over the subjects, costs the Redis
+        # server more CPU time, and lowers throughput when both share the CPU.
         with self._driver_errors("reserve"):
             replies = self._run_pipeline(fill)[len(release) :]
         version = replies[len(specs)]
