@@ -6,7 +6,14 @@ from __future__ import annotations
 import pytest
 
 from drf_defender.backends.base import Reservation, ReserveStatus, SubjectSpec
-from drf_defender.keys import KIND_IP, KIND_USERNAME, SCOPE_PASSWORD_RESET, Subject
+from drf_defender.keys import (
+    KIND_IP,
+    KIND_PAIR,
+    KIND_USERNAME,
+    PAIR_SEPARATOR,
+    SCOPE_PASSWORD_RESET,
+    Subject,
+)
 from tests.defender_fixtures import ALL_BACKEND_NAMES
 
 pytestmark = pytest.mark.parametrize("backend_name", ALL_BACKEND_NAMES, indirect=True)
@@ -17,7 +24,12 @@ IP = Subject(KIND_IP, "203.0.113.10", display="203.0.113.10")
 
 
 def spec(
-    subject: Subject = ALICE, limit: int = 3, window: int = 300, durations=(300,), memory=86400
+    subject: Subject = ALICE,
+    limit: int = 3,
+    window: int = 300,
+    durations=(300,),
+    memory=86400,
+    companion: Subject | None = None,
 ):
     return SubjectSpec(
         subject=subject,
@@ -25,6 +37,7 @@ def spec(
         attempt_window=window,
         lockout_durations=tuple(durations),
         lockout_memory=memory,
+        companion=companion,
     )
 
 
@@ -259,3 +272,33 @@ def test_reserve_many_subjects_at_once(backend):
 
 def test_ping_answers(backend):
     backend.ping()
+
+
+def _pair_spec(ip: str, username: str) -> SubjectSpec:
+    pair = Subject(KIND_PAIR, f"{ip}{PAIR_SEPARATOR}{username}")
+    return spec(Subject(KIND_IP, ip, display=ip), companion=pair)
+
+
+def test_release_of_many_subjects_at_once(backend):
+    users = [spec(Subject(KIND_USERNAME, f"user{n}", display=f"user{n}")) for n in range(5)]
+    ips = [_pair_spec(f"198.51.100.{n}", f"user{n}") for n in range(5)]
+    specs = users + ips
+    backend.reserve(specs, NOW)
+    fail_times(backend, users[0], 1)
+    backend.reserve(specs, NOW)
+
+    backend.release(specs, NOW)
+
+    states = backend.get_states(specs, NOW)
+    assert [state.failures for state in states] == [2, 1, 1, 1, 1, 1, 1, 1, 1, 1]
+    backend.release(specs, NOW)
+    backend.release(specs, NOW)
+    assert [state.failures for state in backend.get_states(specs, NOW)] == [0] * 10
+
+
+def test_release_travels_with_a_reservation(backend):
+    released = [_pair_spec(f"198.51.100.{n}", "bob") for n in range(3)]
+    backend.reserve(released, NOW)
+    reservations, _ = backend.reserve([spec()], NOW, release=released)
+    assert [r.count for r in reservations] == [1]
+    assert [s.failures for s in backend.get_states(released, NOW)] == [0, 0, 0]

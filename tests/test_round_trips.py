@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from django.test import override_settings
 
+from drf_defender.backends import redis as redis_backend
 from drf_defender.exceptions import LockedOut
-from drf_defender.service import get_service
+from drf_defender.service import get_service, now
 
 pytestmark = pytest.mark.usefixtures("redis_settings")
 
@@ -151,3 +152,15 @@ def test_buffered_failure_adds_no_round_trip(warm_buffered, round_trips, redis_c
     assert len(entries) == 1
     assert entries[0][b"username"] == b"alice"
     assert entries[0][b"success"] == b"0"
+
+
+def test_releases_share_script_calls_in_chunks(warm, monkeypatch):
+    monkeypatch.setattr(redis_backend, "RELEASE_CHUNK", 2)
+    specs = [
+        warm.begin(username=f"user{n}", ip=f"198.51.100.{n}").reservations[0].spec for n in range(5)
+    ]
+    commands: list = []
+    assert warm.backend._queue_releases(commands, specs) == 3
+    assert [command[0] for command in commands] == ["EVALSHA"] * 3
+    warm.backend.release(specs, now())
+    assert [s.failures for s in warm.backend.get_states(specs, now())] == [0] * 5

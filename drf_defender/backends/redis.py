@@ -43,6 +43,9 @@ from .base import (
 
 logger = logging.getLogger(__name__)
 
+#: Subjects whose reservations one call of the release script gives back at most.
+RELEASE_CHUNK = 256
+
 SCRIPT_NAMES = ("reserve", "failure", "release", "forgive", "block", "index")
 
 
@@ -143,22 +146,68 @@ def _client_from_cache(alias: str) -> Any:
     )
 
 
-#: One queued pipeline call: redis-py method name, positional and keyword arguments.
-QueuedCall = tuple[str, tuple[Any, ...], dict[str, Any]]
+#: One Redis command as sent on the wire: its name, then its arguments.
+Command = tuple[Any, ...]
 
 
-class _QueuedCalls:
-    """A stand-in pipeline that records the calls queued on it, to replay them later."""
+_UNSET: Any = object()
 
-    def __init__(self) -> None:
-        self.calls: list[QueuedCall] = []
+try:
+    from hiredis import pack_command as _hiredis_pack
+except ImportError:  # pragma: no cover - depends on the optional hiredis extra
+    _hiredis_pack = None
 
-    def __getattr__(self, name: str) -> Callable[..., _QueuedCalls]:
-        def queue(*args: Any, **kwargs: Any) -> _QueuedCalls:
-            self.calls.append((name, args, kwargs))
-            return self
 
-        return queue
+def _packer(connection: Any) -> Callable[[Sequence[Command]], list[bytes]]:
+    """Return how to pack commands for ``connection`` into the Redis protocol.
+
+    hiredis packs a whole command in C and encodes text as strict UTF-8. It is used only
+    where the connection's encoder produces the same bytes. Elsewhere the connection
+    packs each argument itself, as redis-py always does.
+    """
+    encoder = getattr(connection, "encoder", None)
+    if (
+        _hiredis_pack is not None
+        and encoder is not None
+        and encoder.encoding.lower().replace("_", "-") in ("utf-8", "utf8")
+        and encoder.encoding_errors == "strict"
+    ):
+        pack = _hiredis_pack
+        return lambda commands: [b"".join([pack(command) for command in commands])]
+    return connection.pack_commands
+
+
+def _exchange(pool: Any, commands: Sequence[Command]) -> list[Any]:
+    """Send ``commands`` on a connection of ``pool``; read one reply or error each.
+
+    Connection errors follow the connection's retry policy, as a redis-py pipeline
+    does: the connection is dropped and the whole batch is sent again on a fresh one.
+    Any other error while replies are pending also drops the connection, so that no
+    later caller reads them.
+    """
+    connection = pool.get_connection()
+    try:
+        packed = _packer(connection)(commands)
+
+        def send_and_read() -> list[Any]:
+            connection.send_packed_command(packed)
+            replies: list[Any] = []
+            for _command in commands:
+                try:
+                    replies.append(connection.read_response())
+                except redis.ResponseError as error:
+                    replies.append(error)
+            return replies
+
+        try:
+            return connection.retry.call_with_retry(
+                send_and_read, lambda _error: connection.disconnect()
+            )
+        except BaseException:
+            connection.disconnect()
+            raise
+    finally:
+        pool.release(connection)
 
 
 class PartialPipelineError(redis.RedisError):
@@ -188,6 +237,7 @@ class RedisBackend(Backend):
         self._sources = {name: _load_script(name) for name in SCRIPT_NAMES}
         self._shas = {name: _sha1(source) for name, source in self._sources.items()}
         self._sources_by_sha = {self._shas[name]: source for name, source in self._sources.items()}
+        self._pool: Any = _UNSET
 
     # --- plumbing ----------------------------------------------------------------------
 
@@ -203,20 +253,20 @@ class RedisBackend(Backend):
         for source in self._sources.values():
             self.client.script_load(source)
 
-    def _run_pipeline(self, fill: Callable[[Any], None]) -> list[Any]:
-        """Send the commands that ``fill`` queues in one round trip (one batch per node).
+    def _run_pipeline(self, fill: Callable[[list[Command]], None]) -> list[Any]:
+        """Send the commands that ``fill`` appends in one round trip (one batch per node).
 
         Scripts run by SHA1. A script that fails with NOSCRIPT, because the server lost
         its script cache (restart, failover, SCRIPT FLUSH), is sent once more as EVAL,
         which runs it and caches it. Only those are sent again, because the other
         commands, such as a buffered access-log entry, have run already.
         """
-        queued = _QueuedCalls()
-        fill(queued)
-        replies = self._send(queued.calls)
+        commands: list[Command] = []
+        fill(commands)
+        replies = self._send(commands)
         missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
         if missing:
-            again = self._send([self._as_eval(queued.calls[i]) for i in missing])
+            again = self._send([self._as_eval(commands[i]) for i in missing])
             for position, reply in zip(missing, again, strict=True):
                 replies[position] = reply
         errors = [reply for reply in replies if isinstance(reply, Exception)]
@@ -226,18 +276,45 @@ class RedisBackend(Backend):
             raise errors[0]
         return replies
 
-    def _send(self, calls: Sequence[QueuedCall]) -> list[Any]:
-        pipe = self.client.pipeline(transaction=False)
-        for name, args, kwargs in calls:
-            getattr(pipe, name)(*args, **kwargs)
-        return list(pipe.execute(raise_on_error=False))
+    def _send(self, commands: Sequence[Command]) -> list[Any]:
+        """Send ``commands`` in one round trip; return one reply or exception each."""
+        pool = self._direct_pool()
+        if pool is None:
+            pipe = self.client.pipeline(transaction=False)
+            for command in commands:
+                pipe.execute_command(*command)
+            return list(pipe.execute(raise_on_error=False))
+        return _exchange(pool, commands)
 
-    def _as_eval(self, call: QueuedCall) -> QueuedCall:
-        name, (_command, sha, *rest), kwargs = call
-        return name, ("EVAL", self._sources_by_sha[sha], *rest), kwargs
+    def _direct_pool(self) -> Any:
+        """Return the connection pool to use directly, or None to go through a pipeline.
 
-    def _evalsha(self, pipe: Any, name: str, keys: Sequence[str], args: Sequence[Any]) -> None:
-        pipe.execute_command("EVALSHA", self._shas[name], len(keys), *keys, *args)
+        A pipeline of redis-py spends more time on its own bookkeeping than the Redis
+        server spends on a login's commands. The login path therefore borrows a
+        connection from the client's pool and sends the packed commands itself, with
+        the connection's own retry policy and health check. A Cluster client, or a
+        client bound to a single connection, keeps redis-py's pipeline.
+        """
+        if self._pool is _UNSET:
+            client = self.client
+            pool = getattr(client, "connection_pool", None)
+            usable = (
+                not self.cluster
+                and isinstance(client, redis.Redis)
+                and getattr(client, "connection", None) is None
+                and pool is not None
+            )
+            self._pool = pool if usable else None
+        return self._pool
+
+    def _as_eval(self, command: Command) -> Command:
+        _name, sha, *rest = command
+        return ("EVAL", self._sources_by_sha[sha], *rest)
+
+    def _evalsha(
+        self, commands: list[Command], name: str, keys: Sequence[str], args: Sequence[Any]
+    ) -> None:
+        commands.append(("EVALSHA", self._shas[name], len(keys), *keys, *args))
 
     def _key(self, role: str, subject: Subject) -> str:
         return subject_key(self.prefix, role, subject)
@@ -256,20 +333,23 @@ class RedisBackend(Backend):
     ) -> tuple[list[Reservation], str | None]:
         now_ms = _ms(now)
 
-        def fill(pipe: Any) -> None:
+        releases = 0
+
+        def fill(commands: list[Command]) -> None:
+            nonlocal releases
             # Releases go first: one may give back a slot of a subject reserved below.
-            self._queue_releases(pipe, release)
+            releases = self._queue_releases(commands, release)
             for spec in specs:
                 args = (now_ms, spec.limit, _ms(spec.attempt_window))
-                self._evalsha(pipe, "reserve", self._reserve_keys(spec), args)
-            pipe.get(lists_version_key(self.prefix))
-            self._append_audit(pipe, audit)
+                self._evalsha(commands, "reserve", self._reserve_keys(spec), args)
+            commands.append(("GET", lists_version_key(self.prefix)))
+            self._append_audit(commands, audit)
 
         # Separate commands in one pipeline, not one script for the whole login. Such a
         # script, which decodes the entries and loops over the subjects, costs the Redis
         # server more CPU time, and lowers throughput when both share the CPU.
         with self._driver_errors("reserve"):
-            replies = self._run_pipeline(fill)[len(release) :]
+            replies = self._run_pipeline(fill)[releases:]
         version = replies[len(specs)]
         reservations = []
         for spec, reply in zip(specs, replies[: len(specs)], strict=True):
@@ -304,16 +384,35 @@ class RedisBackend(Backend):
         if not specs and not audit:
             return
 
-        def fill(pipe: Any) -> None:
-            self._queue_releases(pipe, specs)
-            self._append_audit(pipe, audit)
+        def fill(commands: list[Command]) -> None:
+            self._queue_releases(commands, specs)
+            self._append_audit(commands, audit)
 
         with self._driver_errors("release"):
             self._run_pipeline(fill)
 
-    def _queue_releases(self, pipe: Any, specs: Sequence[SubjectSpec]) -> None:
-        for spec in specs:
-            self._evalsha(pipe, "release", self._release_keys(spec), ())
+    def _queue_releases(self, commands: list[Command], specs: Sequence[SubjectSpec]) -> int:
+        """Queue the release of ``specs``; return the number of commands queued.
+
+        A single server takes the releases of many subjects in one script call, in
+        chunks that keep each call short. On a Cluster each subject's keys may sit on
+        another node, so each gets a call of its own.
+        """
+        if self.cluster:
+            for spec in specs:
+                self._evalsha(commands, "release", self._release_keys(spec), ())
+            return len(specs)
+        queued = 0
+        for start in range(0, len(specs), RELEASE_CHUNK):
+            keys: list[str] = []
+            sizes: list[int] = []
+            for spec in specs[start : start + RELEASE_CHUNK]:
+                group = self._release_keys(spec)
+                keys.extend(group)
+                sizes.append(len(group))
+            self._evalsha(commands, "release", keys, sizes)
+            queued += 1
+        return queued
 
     def record_failure(
         self, reservations: Sequence[Reservation], now: float, audit: Sequence[AuditEntry] = ()
@@ -328,7 +427,7 @@ class RedisBackend(Backend):
         }
         if pending or audit:
 
-            def fill(pipe: Any) -> None:
+            def fill(commands: list[Command]) -> None:
                 for reservation in pending:
                     subject = reservation.spec.subject
                     keys = [
@@ -347,8 +446,8 @@ class RedisBackend(Backend):
                         subject.label,
                         *(_ms(d) for d in reservation.spec.lockout_durations),
                     ]
-                    self._evalsha(pipe, "failure", keys, args)
-                self._append_audit(pipe, audit)
+                    self._evalsha(commands, "failure", keys, args)
+                self._append_audit(commands, audit)
 
             with self._driver_errors("record_failure"):
                 replies = self._run_pipeline(fill)
@@ -370,25 +469,26 @@ class RedisBackend(Backend):
         """Return the key of the capped stream that buffers access-log entries."""
         return f"{self.prefix}:attempts"
 
-    def _append_audit(self, pipe: Any, entries: Sequence[AuditEntry]) -> None:
+    def _append_audit(self, commands: list[Command], entries: Sequence[AuditEntry]) -> None:
         if not entries:
             return
         key = self.attempt_stream_key()
         maxlen = int(defender_settings.ACCESS_LOG_STREAM_MAXLEN)
         for entry in entries:
-            pipe.xadd(key, dict(entry), maxlen=maxlen, approximate=True)
+            fields = [part for item in entry.items() for part in item]
+            commands.append(("XADD", key, "MAXLEN", "~", maxlen, "*", *fields))
 
     def _index_blocks(self, outcomes: Sequence[FailureOutcome], now: float) -> None:
         if not outcomes:
             return
 
-        def fill(pipe: Any) -> None:
+        def fill(commands: list[Command]) -> None:
             for outcome in outcomes:
                 subject = outcome.spec.subject
                 ends = outcome.blocked_until or 0
                 duration = _ms(ends - now) if ends else 0
                 args = (_ms(ends), subject.identity, duration)
-                self._evalsha(pipe, "index", (self._index(subject),), args)
+                self._evalsha(commands, "index", (self._index(subject),), args)
 
         with self._driver_errors("index update"):
             self._run_pipeline(fill)
@@ -403,17 +503,17 @@ class RedisBackend(Backend):
         if not clear and not release and not audit:
             return
 
-        def fill(pipe: Any) -> None:
+        def fill(commands: list[Command]) -> None:
             for spec in clear:
-                pipe.delete(self._key("failed", spec.subject))
+                commands.append(("DEL", self._key("failed", spec.subject)))
             for spec in release:
                 failed = self._key("failed", spec.subject)
                 if spec.companion is None:
-                    self._evalsha(pipe, "release", (failed,), ())
+                    self._evalsha(commands, "release", (failed,), ())
                 else:
                     companion = self._key("failed", spec.companion)
-                    self._evalsha(pipe, "forgive", (failed, companion), (now_ms,))
-            self._append_audit(pipe, audit)
+                    self._evalsha(commands, "forgive", (failed, companion), (now_ms,))
+            self._append_audit(commands, audit)
 
         now_ms = _ms(now)
         with self._driver_errors("record_success"):
@@ -451,13 +551,13 @@ class RedisBackend(Backend):
             keys.append(self._index(subject))
         args = (_ms(now), _ms(duration), subject.identity, subject.label)
 
-        def fill(pipe: Any) -> None:
-            self._evalsha(pipe, "block", keys, args)
+        def fill(commands: list[Command]) -> None:
+            self._evalsha(commands, "block", keys, args)
 
-        def fill_index(pipe: Any) -> None:
+        def fill_index(commands: list[Command]) -> None:
             ends = _ms(now + duration) if duration else 0
             index_args = (ends, subject.identity, _ms(duration))
-            self._evalsha(pipe, "index", (self._index(subject),), index_args)
+            self._evalsha(commands, "index", (self._index(subject),), index_args)
 
         with self._driver_errors("block"):
             (lockouts,) = self._run_pipeline(fill)
