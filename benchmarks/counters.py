@@ -29,32 +29,18 @@ class RedisCounter:
 
     def __enter__(self) -> RedisCounter:
         counter = self
-        send_packed = AbstractConnection.send_packed_command
-        send_command = AbstractConnection.send_command
-        pack_commands = AbstractConnection.pack_commands
-        self._saved = {
-            "send_packed_command": send_packed,
-            "send_command": send_command,
-            "pack_commands": pack_commands,
-        }
+        send_packed = self._saved["send_packed_command"] = AbstractConnection.send_packed_command
 
+        # Every way of sending ends here: single commands, redis-py's pipelines and
+        # drf-defender's own packing. The commands are read back from the packed bytes,
+        # so the count does not depend on which packer produced them.
         def counting_send_packed(self: Any, command: Any, check_health: bool = True) -> None:
             counter.round_trips += 1
+            for name in command_names(command):
+                counter.commands[name] += 1
             send_packed(self, command, check_health)
 
-        def counting_send_command(self: Any, *args: Any, **kwargs: Any) -> None:
-            counter.commands[_name(args)] += 1
-            send_command(self, *args, **kwargs)
-
-        def counting_pack_commands(self: Any, commands: Any) -> Any:
-            commands = list(commands)
-            for args in commands:
-                counter.commands[_name(args)] += 1
-            return pack_commands(self, commands)
-
         AbstractConnection.send_packed_command = counting_send_packed  # type: ignore[method-assign]
-        AbstractConnection.send_command = counting_send_command  # type: ignore[method-assign]
-        AbstractConnection.pack_commands = counting_pack_commands  # type: ignore[method-assign]
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -100,11 +86,32 @@ class HashCounter:
         self._hasher_class.encode = self._encode
 
 
-def _name(args: Any) -> str:
-    first = args[0] if args else b"?"
-    if isinstance(first, bytes):
-        first = first.decode("ascii", "replace")
-    return str(first).upper()
+def command_names(packed: Any) -> list[str]:
+    """Return the name of each command in a packed Redis protocol payload, in order.
+
+    ``packed`` is what redis-py hands to ``send_packed_command``: bytes, or a list of
+    byte chunks. Each command is an array of bulk strings; the first is its name.
+    """
+    if isinstance(packed, (bytes, bytearray, memoryview)):
+        data = bytes(packed)
+    else:
+        data = b"".join(bytes(chunk) for chunk in packed)
+    names = []
+    position = 0
+    while position < len(data):
+        if data[position : position + 1] != b"*":
+            raise ValueError(f"not a Redis command array at byte {position}")
+        end = data.index(b"\r\n", position)
+        items = int(data[position + 1 : end])
+        position = end + 2
+        for item in range(items):
+            end = data.index(b"\r\n", position)
+            length = int(data[position + 1 : end])
+            value = data[end + 2 : end + 2 + length]
+            if item == 0:
+                names.append(value.decode("ascii", "replace").upper())
+            position = end + 2 + length + 2
+    return names
 
 
 def server_command_calls(clients: list[redis.Redis]) -> dict[str, int]:
