@@ -253,7 +253,7 @@ MODES = {
         http_seconds=8.0,
         http_warmup_seconds=2.0,
         scale_levels=(1_000, 10_000, 100_000, 1_000_000),
-        scale_sample=2_500,
+        scale_sample=7_500,
         blocked_many=100_000,
         rounds=20,
     ),
