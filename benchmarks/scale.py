@@ -29,8 +29,8 @@ ATTACK_NETWORK = ipaddress.IPv4Network("100.64.0.0/10")
 FILL_BATCH = 10_000
 #: IPs that one pipeline blocks while preparing the listing figures.
 BLOCK_BATCH = 1000
-#: Timed rounds at each level; the median round is reported. Many short rounds keep
-#: a burst of load from other processes on the machine out of the median.
+#: Timed rounds at each level. Many short rounds keep a burst of load from other
+#: processes on the machine out of the median round, which is the one reported.
 ROUNDS = 15
 
 
