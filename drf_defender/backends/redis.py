@@ -152,10 +152,16 @@ Command = tuple[Any, ...]
 
 _UNSET: Any = object()
 
-try:
-    from hiredis import pack_command as _hiredis_pack
-except ImportError:  # pragma: no cover - depends on the optional hiredis extra
-    _hiredis_pack = None
+
+def _load_hiredis_pack() -> Callable[[Command], bytes] | None:
+    try:
+        from hiredis import pack_command
+    except ImportError:  # pragma: no cover - depends on the optional hiredis extra
+        return None
+    return pack_command
+
+
+_hiredis_pack = _load_hiredis_pack()
 
 
 def _packer(connection: Any) -> Callable[[Sequence[Command]], list[bytes]]:
