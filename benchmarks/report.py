@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import common
+from benchmarks.inprocess import users_needed
 
 PAGE = common.ROOT / "docs" / "benchmarks.md"
 CHART = common.ROOT / "docs" / "benchmarks-latency.png"
@@ -25,6 +26,12 @@ PLAIN = "plain"
 OURS_CACHE = "drf-defender-cache"
 
 DASH = "\u2013"
+
+#: Page wording for each hasher that the CPU stage can run with.
+CPU_HASHERS = {
+    "default": "Django's default password hasher (PBKDF2)",
+    "fast-pbkdf2": "PBKDF2 with few iterations (the short run's hasher, not Django's default)",
+}
 TIMES = "\u00d7"
 
 
@@ -264,17 +271,17 @@ def targets(f: Figures) -> list[list[str]]:
     # Scale.
     throughput = f.scale.get("throughput")
     if throughput:
-        largest = throughput["levels"][-1]
-        per_key = largest["bytes_per_key"]
+        per_level = [level["bytes_per_key"] for level in throughput["levels"]]
         by_kind = throughput["memory_usage_by_kind"]
         rows.append(
             [
                 "Redis memory per tracked identity under 200 bytes",
-                f"{_num(per_key)} bytes per counter at {_num(largest['level'])} attempts "
-                f"(used_memory delta); MEMORY USAGE per counter: IP {_num(by_kind['ip'])}, "
-                f"username {_num(by_kind['username'])}, IP and username "
-                f"{_num(by_kind['ipusername'])}",
-                _met(per_key < 200),
+                f"{_num(min(per_level))}{DASH}{_num(max(per_level))} bytes per counter from "
+                f"{_num(throughput['levels'][0]['level'])} to "
+                f"{_num(throughput['levels'][-1]['level'])} attempts (used_memory delta); "
+                f"MEMORY USAGE per counter: IP {_num(by_kind['ip'])}, username "
+                f"{_num(by_kind['username'])}, IP and username {_num(by_kind['ipusername'])}",
+                _met(max(per_level) < 200),
             ]
         )
         rates = [level["attempts_per_second"] for level in throughput["levels"]]
@@ -388,16 +395,18 @@ def target_notes(f: Figures) -> list[str]:
             "ratio depends on the hasher's cost on this CPU as much as on drf-defender."
         )
     throughput = f.scale.get("throughput")
-    if throughput and throughput["levels"][-1]["bytes_per_key"] >= 200:
+    if throughput and max(level["bytes_per_key"] for level in throughput["levels"]) >= 200:
         by_kind = throughput["memory_usage_by_kind"]
         notes.append(
             "**Memory per identity.** Each counter is a Redis hash with two fields (the "
             "count and the end of its window) and an expiry. MEMORY USAGE puts one at "
-            f"{_num(min(by_kind.values()))}{DASH}{_num(max(by_kind.values()))} bytes; the "
-            "server's key table and expiry table bring it to the figure measured from "
-            "used_memory. An attacking IP that names a username costs three counters: "
-            "the IP, the username and the pair. A plain string counter whose window is "
-            "its expiry would drop the hash and its second field."
+            f"{_num(min(by_kind.values()))}{DASH}{_num(max(by_kind.values()))} bytes. The "
+            "server's key table and expiry table add the rest of the figure measured from "
+            "used_memory. Both tables grow in powers of two, so the share per key is "
+            "largest just after they double, and the levels differ for that reason. An "
+            "attacking IP that names a username costs three counters: the IP, the "
+            "username and the pair. A plain string counter whose window is its expiry "
+            "would drop the hash and its second field."
         )
     if throughput:
         rates = [level["attempts_per_second"] for level in throughput["levels"]]
@@ -645,7 +654,13 @@ def render(summary: dict[str, Any], chart_name: str | None) -> str:
     machine = summary.get("machine", {})
     versions = summary.get("versions", {})
     minutes = summary.get("seconds", 0) / 60
-    sections = [TEMPLATE_HEAD.format(minutes=minutes)]
+    sections = [
+        TEMPLATE_HEAD.format(
+            minutes=minutes,
+            command=summary.get("command") or "make bench",
+            mode=summary.get("mode") or "full",
+        )
+    ]
     if summary.get("mode") != "full":
         sections.append(
             f"**This page comes from a {summary.get('mode')} run: its request counts are far "
@@ -670,22 +685,35 @@ def render(summary: dict[str, Any], chart_name: str | None) -> str:
         *[[name, version] for name, version in versions.items()],
     ]
     sections.append("## Machine and versions\n\n" + _table(["", ""], rows))
-    sections.append(TEMPLATE_SYSTEMS)
+    mode = common.MODES.get(summary.get("mode") or "full", common.MODES["full"])
+    sections.append(
+        TEMPLATE_SYSTEMS.format(
+            users_inprocess=_num(users_needed(mode)), users_http=_num(mode.users)
+        )
+    )
 
     sections.append("## Latency in-process\n\n" + _para(TEMPLATE_INPROCESS) + latency_section(f))
     if chart_name:
         sections.append(f"![Latency added per system and workload]({chart_name})")
     sections.append(
         f"Answers in the timed runs (status {TIMES} count), which show what each system does on "
-        "each path:\n\n" + statuses_section(f)
+        "each path:\n\n"
+        + statuses_section(f)
+        + "\n\ndjango-axes answers a blocked client with DRF's 400, the same status as a "
+        "wrong password: its lockout shows in the password hashes of the next section "
+        "(none on the blocked path), not in the status code."
     )
     sections.append("## Redis and SQL per request\n\n" + _para(TEMPLATE_COUNTS) + counts_section(f))
     http_text = http_section(f) if f.http else "Not measured in this run."
     sections.append("## Over HTTP\n\n" + _para(TEMPLATE_HTTP) + http_text)
     cpu_text = cpu_section(f) if f.cpu else "Not measured in this run."
-    sections.append(
-        "## CPU per guess with Django's default hasher\n\n" + _para(TEMPLATE_CPU) + cpu_text
+    hasher = CPU_HASHERS.get(mode.cpu_hasher, mode.cpu_hasher)
+    heading = (
+        "CPU per guess with Django's default hasher"
+        if mode.cpu_hasher == "default"
+        else "CPU per guess with a fast hasher"
     )
+    sections.append(f"## {heading}\n\n" + _para(TEMPLATE_CPU.format(hasher=hasher)) + cpu_text)
     sections.append("## Scale\n\n" + _para(TEMPLATE_SCALE) + scale_section(f))
 
     cleanup = summary.get("cleanup")
@@ -706,8 +734,10 @@ def render(summary: dict[str, Any], chart_name: str | None) -> str:
             "`benchmarks/cluster_setup.py`, on the same machine) is the row "
             f'"{_label("drf-defender-cluster")}" in the in-process tables above. On a '
             "cluster, the scripts of one login go to the nodes that own its keys, one "
-            "batch per node. A login whose IP and username live on two nodes therefore "
-            "costs a round trip to each."
+            "batch per node. The IP's keys, the username's keys and the version of the "
+            "allow and deny lists may sit on three nodes, so a login costs up to three "
+            "round trips, which the pipeline sends to the nodes together. That is over "
+            "the target of two, which is met on a single server and on Sentinel."
         )
     else:
         cluster_text = "Not measured in this run."
@@ -736,17 +766,25 @@ TEMPLATE_HEAD = """
 
 drf-defender, django-defender and django-axes, each in front of the same Django REST
 framework token login, measured against that login without protection: same endpoint,
-same users, same machine, one run. Every figure on this page comes from one run of
+same users, same machine, one run. Every figure on this page, except those of the
+cleanup command, comes from one run of
 
 ```
-make bench
+{command}
 ```
 
 which creates `.venv-bench`, installs the peers from `benchmarks/requirements.txt`
 (they are never a dependency of drf-defender) and runs `python -m benchmarks.run --mode
-full`; that run took {minutes:.1f} minutes. `make bench-short` runs the same harness with
-a handful of requests, to check that it still works; its figures mean nothing. The raw
-figures of a run are in `benchmarks/results/` (not committed).
+{mode}`; that run took {minutes:.1f} minutes. `make bench` is the full run and writes this
+page to `docs/`. `make bench-short` runs the same harness with a handful of requests, to
+check that it still works; its figures mean nothing. The cleanup command's figures come
+from separate runs of `benchmarks/cleanup_bench.py`, which takes longer than the rest. The
+raw figures of a run are in `benchmarks/results/` (not committed).
+
+The run needs `redis-server` and `wrk` (from Debian's packages; `make bench` installs
+`wrk` when it runs as root) and PostgreSQL on 127.0.0.1:5432 with the user `postgres`
+and trust authentication, for the HTTP figures. It starts its own Redis servers and
+creates and drops its own PostgreSQL databases.
 """
 
 TEMPLATE_TARGET_NOTES = """
@@ -790,8 +828,9 @@ the one trusted proxy on 127.0.0.1, and from `REMOTE_ADDR` otherwise.
 - **blocked client**: an address that has gone over the limit keeps guessing, each
   guess at another user.
 
-Users: tens of thousands, each with a DRF token, so that a successful login reads the
-user and its token (two SQL queries in plain DRF).
+Users: {users_inprocess} for the in-process figures and {users_http} for the HTTP figures,
+each with a DRF token, so that a successful login reads the user and its token (two SQL
+queries in plain DRF).
 """
 
 TEMPLATE_INPROCESS = """
@@ -821,7 +860,7 @@ the same workload); p50 / p99 latency in ms.
 """
 
 TEMPLATE_CPU = """
-Django's default password hasher (PBKDF2), in-process. A checked guess is a wrong
+{hasher}, in-process. A checked guess is a wrong
 password below the limit; a blocked guess comes from an address that is over the limit.
 CPU is `time.process_time()` around each request.
 
@@ -853,8 +892,14 @@ TEMPLATE_METHOD = """
 - Redis round trips and commands are counted by wrapping redis-py's connection class in
   the measuring process, which every system's client uses; SQL queries with Django's
   `CaptureQueriesContext`; password hashes by wrapping the hasher's `encode`.
-- Simulated clients come from 198.18.0.0/15, the range reserved for benchmarks; they
-  only appear in `REMOTE_ADDR` or `X-Forwarded-For`, and no traffic leaves 127.0.0.1.
+- Simulated clients come from 198.18.0.0/15, the range reserved for benchmarks, and
+  the scale figures' attackers from 100.64.0.0/10. They only appear in `REMOTE_ADDR`,
+  `X-Forwarded-For` or the service's arguments, and no traffic leaves 127.0.0.1.
+- The full run also starts a Redis Cluster of three primaries on free loopback ports
+  (`benchmarks/cluster_setup.py`) for the Cluster row, and stops it at the end.
+- The CPU figures with the default hasher are taken one system after another, not in
+  turns: each takes a few seconds, and `time.process_time()` counts only the CPU time of
+  the measuring process.
 - The machine is a shared virtual machine: the load average above shows other work on it
   during the run, and a negative niceness means the run was started with `nice` to
   keep its share of the CPU. Compare figures within this page rather than across runs

@@ -157,7 +157,7 @@ def _git_revision() -> str:
             check=True,
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "drf_defender"],
+            ["git", "status", "--porcelain", "--", "drf_defender", "benchmarks"],
             cwd=common.ROOT,
             capture_output=True,
             text=True,
