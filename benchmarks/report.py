@@ -375,9 +375,11 @@ def target_notes(f: Figures) -> list[str]:
         if without_redis:
             cache_note = (
                 " On the Django cache, with no Redis server at all, drf-defender reaches "
-                f"{', '.join(without_redis)} of plain DRF's rate, so most of the gap is CPU "
-                "time that drf-defender spends in the workers, and the rest is the Redis "
-                "server's share of the same cores."
+                f"{', '.join(without_redis)} of plain DRF's rate. The gap between plain "
+                "DRF and that row is the CPU time of drf-defender's Python and of the "
+                "local-memory cache in the workers. The gap between that row and the Redis "
+                "row is what Redis adds: the round trip's work in the workers and the Redis "
+                "server's own CPU time on the same cores."
             )
         notes.append(
             "**Throughput over HTTP** (" + ", ".join(http_missed) + "). gunicorn's two "
