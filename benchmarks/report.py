@@ -341,24 +341,24 @@ def target_notes(f: Figures) -> list[str]:
             split = ""
             if cache is not None and unlogged is not None:
                 split = (
-                    f" The row of drf-defender on the Django cache runs the same service and "
-                    f"integration without Redis and adds {_signed(cache)} µs: the Python of "
-                    "reading the client address and the username, building the subjects and "
-                    "recording the outcome, and the local-memory cache's own work. The Redis "
-                    "row without the access log adds "
-                    f"{_num(unlogged - cache)} µs more, the cost of its one round trip: sending "
-                    "the commands on a pooled connection, the Lua script of each subject on the "
-                    "server, and the wait for the reply. The buffered access log adds "
-                    f"{_num(ours - unlogged)} µs: building the entry, and sending it with the "
-                    "next reservation."
+                    " The row of drf-defender on the Django cache runs the same service and "
+                    f"integration without Redis and adds {_signed(cache)} µs. That is the "
+                    "Python that reads the client address and the username, builds the "
+                    "subjects and records the outcome, plus the local-memory cache's own work. "
+                    f"The Redis row without the access log adds {_num(unlogged - cache)} µs "
+                    "more for its one round trip. The process sends the commands on a pooled "
+                    "connection, the server runs the Lua script of each subject, and the "
+                    "process waits for the reply. The buffered access log adds "
+                    f"{_num(ours - unlogged)} µs to build the entry and send it with the next "
+                    "reservation."
                 )
             notes.append(
                 f"**Added latency on the {workload} path.** drf-defender adds "
                 f"{_signed(ours)} µs here, which is not 2.5 times less than what "
                 f"{', '.join(behind)} add: that would leave {_num(floor)} µs.{split} A "
                 "reservation in Redis before the password check is what bounds the checks "
-                "of racing requests, so the round trip stays; the target would need the "
-                "Python and the round trip together to fit in that budget."
+                "of racing requests, so the round trip stays. Meeting the target would need "
+                "the Python and the round trip together to fit in that budget."
             )
     http_missed = [
         workload
@@ -768,18 +768,18 @@ TEMPLATE_HEAD = """
 
 drf-defender, django-defender and django-axes, each in front of the same Django REST
 framework token login, measured against that login without protection: same endpoint,
-same users, same machine, one run. Every figure on this page, except those of the
-cleanup command, comes from one run of
+same users, same machine, one run. Every figure on this page comes from one run of the
+following command, except the figures of the cleanup command:
 
 ```
 {command}
 ```
 
-which creates `.venv-bench`, installs the peers from `benchmarks/requirements.txt`
+The command creates `.venv-bench`, installs the peers from `benchmarks/requirements.txt`
 (they are never a dependency of drf-defender) and runs `python -m benchmarks.run --mode
-{mode}`; that run took {minutes:.1f} minutes. `make bench` is the full run and writes this
+{mode}`. That run took {minutes:.1f} minutes. `make bench` is the full run and writes this
 page to `docs/`. `make bench-short` runs the same harness with a handful of requests, to
-check that it still works; its figures mean nothing. The cleanup command's figures come
+check that it still works, so its figures mean nothing. The cleanup command's figures come
 from separate runs of `benchmarks/cleanup_bench.py`, which takes longer than the rest. The
 raw figures of a run are in `benchmarks/results/` (not committed).
 
@@ -872,12 +872,12 @@ TEMPLATE_SCALE = """
 drf-defender's lockout service on its own (`get_service().begin()` then `failed()`),
 against the benchmark's Redis server, with the access log off. Each attempt comes from a
 new IP of 100.64.0.0/10 and names a new username, which makes three counters: the IP, the
-username, and the pair. The counters up to each level are written by a server-side loop,
-ten thousand attempts per call, with the keys, fields and expiry that the service writes
-(a failure below the limit sends nothing after its reservation); the run checks one such
-attempt against one made through the service. At each level, fifteen rounds of 500
-attempts go through the service and are timed, and their counters are then deleted
-again. The median round is reported.
+username, and the pair. A server-side loop writes the counters up to each level, ten
+thousand attempts per call. It writes the keys, fields and expiry that the service
+writes, because a failure below the limit sends nothing after its reservation. The run
+checks one such attempt against one made through the service. At each level, fifteen
+rounds of 500 attempts go through the service and are timed, and their counters are then
+deleted again. The page reports the median round.
 
 """
 

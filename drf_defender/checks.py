@@ -25,6 +25,10 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _is_positive_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+
+
 def _setting(name: str) -> str:
     return f"DEFENDER_{name}"
 
@@ -60,7 +64,7 @@ def check_limits(**kwargs: Any) -> list[CheckMessage]:
             )
     errors.extend(_check_lockout_cooloff(defender_settings.LOCKOUT_COOLOFF_TIME))
     expiration = defender_settings.ACCESS_ATTEMPT_EXPIRATION
-    if not isinstance(expiration, (int, float)) or isinstance(expiration, bool) or expiration <= 0:
+    if not _is_positive_number(expiration):
         errors.append(
             Error(
                 f"DEFENDER_ACCESS_ATTEMPT_EXPIRATION is {expiration!r}; it must be a positive "
@@ -148,7 +152,7 @@ def check_backend(**kwargs: Any) -> list[CheckMessage]:
             )
         )
     interval = defender_settings.PENDING_WRITES_FLUSH_INTERVAL
-    if not isinstance(interval, (int, float)) or isinstance(interval, bool) or interval <= 0:
+    if not _is_positive_number(interval):
         messages.append(
             Error(
                 f"DEFENDER_PENDING_WRITES_FLUSH_INTERVAL is {interval!r}; it must be a "
@@ -372,7 +376,7 @@ def _check_pool() -> list[CheckMessage]:
             )
         )
     wait = defender_settings.REDIS_POOL_TIMEOUT
-    if not isinstance(wait, (int, float)) or isinstance(wait, bool) or wait <= 0:
+    if not _is_positive_number(wait):
         messages.append(
             Error(
                 f"DEFENDER_REDIS_POOL_TIMEOUT is {wait!r}; it must be a positive number of "

@@ -69,19 +69,19 @@ class PendingWrites:
 
     def take(self) -> list[AuditEntry]:
         """Remove and return every waiting access-log entry, oldest first."""
-        if not self._entries:
-            return []
-        with self._lock:
-            self._forget_parent()
-            return _drain(self._entries)
+        return self._take(self._entries)
 
     def take_releases(self) -> list[SubjectSpec]:
         """Remove and return every waiting release, oldest first."""
-        if not self._releases:
+        return self._take(self._releases)
+
+    def _take(self, queue: deque[Any]) -> list[Any]:
+        # Checking without the lock first keeps the common case cheap: nothing is waiting.
+        if not queue:
             return []
         with self._lock:
             self._forget_parent()
-            return _drain(self._releases)
+            return _drain(queue)
 
     def put_back(self, entries: Sequence[AuditEntry]) -> None:
         """Queue again access-log entries that a failed backend call did not store.

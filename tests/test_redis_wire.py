@@ -34,57 +34,50 @@ def lock_out(username: str, ip: str) -> list[str]:
     return results
 
 
-def connection_of(backend):
-    pool = backend._direct_pool()
+def direct_pool():
+    pool = get_service().backend._direct_pool()
     assert pool is not None
-    return pool, pool.get_connection()
+    return pool
 
 
-def test_hiredis_packs_the_same_bytes_as_redis_py():
+def test_hiredis_packing_matches_redis_py():
     pytest.importorskip("hiredis")
-    pool, connection = connection_of(get_service().backend)
+    pool = direct_pool()
+    pack = redis_backend._packer(pool)
+    assert pack is not redis_backend._pack_with_connection
+    connection = pool.get_connection()
     try:
-        packer = redis_backend._packer(connection)
-        assert packer != connection.pack_commands
-        assert b"".join(packer(SAMPLE)) == b"".join(connection.pack_commands(SAMPLE))
+        assert b"".join(pack(connection, SAMPLE)) == b"".join(connection.pack_commands(SAMPLE))
     finally:
         pool.release(connection)
 
 
 def test_login_path_without_hiredis(monkeypatch):
     monkeypatch.setattr(redis_backend, "_hiredis_pack", None)
-    pool, connection = connection_of(get_service().backend)
-    try:
-        assert redis_backend._packer(connection) == connection.pack_commands
-    finally:
-        pool.release(connection)
-    assert lock_out("élodie", "203.0.113.10") == ["bad", "bad", "bad", "locked"]
-    attempt = get_service().begin(username="zoé", ip="198.51.100.7")
-    attempt.succeeded()
-    assert get_service().status(username="zoé").states[0].failures == 0
+    # A settings change builds a new backend, which chooses its packer again.
+    with override_settings(DEFENDER_REDIS_OPTIONS={}):
+        assert redis_backend._packer(direct_pool()) is redis_backend._pack_with_connection
+        assert get_service().backend._pack is redis_backend._pack_with_connection
+        assert lock_out("élodie", "203.0.113.10") == ["bad", "bad", "bad", "locked"]
+        get_service().begin(username="zoé", ip="198.51.100.7").succeeded()
+        assert get_service().status(username="zoé").states[0].failures == 0
 
 
-def test_other_encodings_fall_back_to_redis_py_packing(redis_url, redis_prefix):
+def test_other_encoding_uses_redis_py_packing():
     with override_settings(DEFENDER_REDIS_OPTIONS={"encoding": "latin-1"}):
-        backend = get_service().backend
-        pool, connection = connection_of(backend)
-        try:
-            assert redis_backend._packer(connection) == connection.pack_commands
-        finally:
-            pool.release(connection)
+        assert redis_backend._packer(direct_pool()) is redis_backend._pack_with_connection
         assert lock_out("jürgen", "203.0.113.11") == ["bad", "bad", "bad", "locked"]
 
 
-def test_commands_after_an_error_reply_still_get_theirs():
-    pool, _connection = connection_of(get_service().backend)
-    pool.release(_connection)
-    key = f"{get_service().backend.prefix}:wire-test"
-    replies = redis_backend._exchange(
-        pool, [("SET", key, "1"), ("HGET", key, "field"), ("GET", key), ("DEL", key)]
-    )
+def test_error_reply_keeps_later_replies():
+    backend = get_service().backend
+    key = f"{backend.prefix}:wire-test"
+    commands = [("SET", key, "1"), ("HGET", key, "field"), ("GET", key), ("DEL", key)]
+    replies = redis_backend._exchange(direct_pool(), backend._pack, commands)
     assert replies[0] in (True, b"OK", "OK")
     assert isinstance(replies[1], redis_backend.redis.ResponseError)
-    assert replies[2:] == [b"1", 1]
+    assert replies[2] == b"1"
+    assert replies[3] == 1
 
 
 def test_single_connection_client_keeps_the_pipeline(redis_url):

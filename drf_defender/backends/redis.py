@@ -164,26 +164,37 @@ def _load_hiredis_pack() -> Callable[[Command], bytes] | None:
 _hiredis_pack = _load_hiredis_pack()
 
 
-def _packer(connection: Any) -> Callable[[Sequence[Command]], list[bytes]]:
-    """Return how to pack commands for ``connection`` into the Redis protocol.
+#: Packs commands into the Redis protocol for one connection: (connection, commands).
+Packer = Callable[[Any, Sequence[Command]], list[bytes]]
+
+
+def _pack_with_connection(connection: Any, commands: Sequence[Command]) -> list[bytes]:
+    return connection.pack_commands(commands)
+
+
+def _packer(pool: Any) -> Packer:
+    """Return how to pack commands for the connections of ``pool``.
 
     hiredis packs a whole command in C and encodes text as strict UTF-8. It is used only
-    where the connection's encoder produces the same bytes. Elsewhere the connection
-    packs each argument itself, as redis-py always does.
+    where the pool's encoder produces the same bytes. Elsewhere each connection packs
+    every argument itself, as redis-py always does.
     """
-    encoder = getattr(connection, "encoder", None)
+    encoder = pool.get_encoder()
+    pack_command = _hiredis_pack
     if (
-        _hiredis_pack is not None
-        and encoder is not None
-        and encoder.encoding.lower().replace("_", "-") in ("utf-8", "utf8")
-        and encoder.encoding_errors == "strict"
+        pack_command is None
+        or encoder.encoding.lower().replace("_", "-") not in ("utf-8", "utf8")
+        or encoder.encoding_errors != "strict"
     ):
-        pack = _hiredis_pack
-        return lambda commands: [b"".join([pack(command) for command in commands])]
-    return connection.pack_commands
+        return _pack_with_connection
+
+    def pack_with_hiredis(_connection: Any, commands: Sequence[Command]) -> list[bytes]:
+        return [b"".join([pack_command(command) for command in commands])]
+
+    return pack_with_hiredis
 
 
-def _exchange(pool: Any, commands: Sequence[Command]) -> list[Any]:
+def _exchange(pool: Any, pack: Packer, commands: Sequence[Command]) -> list[Any]:
     """Send ``commands`` on a connection of ``pool``; read one reply or error each.
 
     Connection errors follow the connection's retry policy, as a redis-py pipeline
@@ -193,7 +204,7 @@ def _exchange(pool: Any, commands: Sequence[Command]) -> list[Any]:
     """
     connection = pool.get_connection()
     try:
-        packed = _packer(connection)(commands)
+        packed = pack(connection, commands)
 
         def send_and_read() -> list[Any]:
             connection.send_packed_command(packed)
@@ -244,6 +255,7 @@ class RedisBackend(Backend):
         self._shas = {name: _sha1(source) for name, source in self._sources.items()}
         self._sources_by_sha = {self._shas[name]: source for name, source in self._sources.items()}
         self._pool: Any = _UNSET
+        self._pack: Packer = _pack_with_connection
 
     # --- plumbing ----------------------------------------------------------------------
 
@@ -290,7 +302,7 @@ class RedisBackend(Backend):
             for command in commands:
                 pipe.execute_command(*command)
             return list(pipe.execute(raise_on_error=False))
-        return _exchange(pool, commands)
+        return _exchange(pool, self._pack, commands)
 
     def _direct_pool(self) -> Any:
         """Return the connection pool to use directly, or None to go through a pipeline.
@@ -311,6 +323,8 @@ class RedisBackend(Backend):
                 and pool is not None
             )
             self._pool = pool if usable else None
+            if usable:
+                self._pack = _packer(pool)
         return self._pool
 
     def _as_eval(self, command: Command) -> Command:

@@ -1,7 +1,7 @@
 -- Give back reservations that were not followed by a failure, for one or more subjects.
--- KEYS contains one group of keys per subject: its failure counter, then (optional) the
--- companion counter of the IP-and-username pair, in the same slot. ARGV[i] is the
--- number of keys (1 or 2) of group i; without ARGV, all KEYS form a single group.
+-- KEYS contains one group of keys per subject. A group is the subject's failure counter,
+-- then optionally the companion counter of the IP-and-username pair, in the same slot.
+-- ARGV[i] is the number of keys (1 or 2) of group i. Without ARGV, all KEYS form one group.
 -- With a companion, the IP counter goes down only while the companion still contains
 -- the reservation, because a concurrent success of the same pair may have taken it off
 -- both counters already. A counter that reaches zero is deleted, so that a client that
